@@ -1,0 +1,1 @@
+"""Whisper ASR task for ESPnet: encoder/decoder wrappers, prompt preprocessor, model, task."""

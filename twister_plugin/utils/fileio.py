@@ -1,0 +1,65 @@
+"""Crash-safe file writing: write to a temporary name in the same folder, then rename."""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+
+class OutputError(RuntimeError):
+    """An output could not be written (read-only folder, disk full, ...)."""
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Open ``path`` for writing so that readers see either the old file or the whole new one.
+
+    The data goes to a temporary file beside ``path``; on success it is flushed, fsync'ed and
+    renamed over ``path``. On any error the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    if "b" in mode:
+        encoding = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write here ({_reason(e)})") from e
+    try:
+        with os.fdopen(fd, mode, encoding=encoding) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        _unlink(tmp)
+        raise OutputError(f"{path}: write failed ({_reason(e)}); previous file kept") from e
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_open(path, "w") as f:
+        f.write(text)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+
+
+def _unlink(p: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(p)
+
+
+def _reason(e: OSError) -> str:
+    if e.errno == errno.ENOSPC:
+        return "disk full"
+    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return "read-only or no permission"
+    return e.strerror or str(e)
