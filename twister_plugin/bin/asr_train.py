@@ -5,7 +5,8 @@ grad accumulation, DDP via ``--ngpu N``, ``--freeze_param``, ...).
 
 Usage:
     python -m twister_plugin.bin.asr_train --config conf/asr/finetune_base.yaml \
-        --train_data data/train --valid_data data/dev --output_dir exp/round1/asr \
+        --init tools/whisper/base.pt --train_data data/train --valid_data data/dev \
+        --output_dir exp/round1/asr \
         [--ngpu 1] [any ESPnet ASR option, e.g. --max_epoch 3 --resume true]
 """
 from __future__ import annotations
@@ -38,7 +39,23 @@ def espnet_args(a: argparse.Namespace, n_vocab: int, lang: str) -> list:
                 f"--{split}_shape_file", str(shapes["speech_shape"]), f"--{split}_shape_file", str(shapes["text_shape"])]
         if (data / "utt2lang").exists():
             cmd += [f"--{split}_data_path_and_name_and_type", f"{data}/utt2lang,lang,text"]
-    return cmd
+    return cmd + init_args(a.init)
+
+
+def init_args(init: str | None) -> list:
+    """A Whisper checkpoint initialises encoder and decoder; an ESPnet exp dir (an earlier round)
+    initialises the whole model from its best checkpoint."""
+    if not init:
+        return []
+    path = Path(init)
+    if (path / "config.yaml").exists():
+        best = path / "valid.loss.best.pth"
+        if not best.exists():
+            raise FileNotFoundError(f"{path}: no valid.loss.best.pth to initialise from")
+        return ["--init_param", str(best)]
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: Whisper checkpoint not found")
+    return ["--encoder_conf", f"checkpoint={path}", "--decoder_conf", f"checkpoint={path}"]
 
 
 def main(argv=None) -> None:
@@ -48,6 +65,7 @@ def main(argv=None) -> None:
     p.add_argument("--train_data", required=True, help="Kaldi dir: wav.scp, text, [utt2lang, utt2dur]")
     p.add_argument("--valid_data", required=True)
     p.add_argument("--output_dir", required=True)
+    p.add_argument("--init", help="Whisper checkpoint (.pt, CT2 or HF dir) or an earlier exp dir")
     a, rest = p.parse_known_args(argv)
     log_config(logging.getLogger(__name__), "asr_train", a)
     conf = yaml.safe_load(Path(a.config).read_text(encoding="utf-8"))

