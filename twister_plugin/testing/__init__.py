@@ -1,0 +1,1 @@
+"""Helpers that build tiny real data and models for tests."""
