@@ -1,0 +1,157 @@
+"""Decoding speed and accuracy of Whisper systems on one set, in one run on one card.
+
+Systems: (a) openai-whisper per-utterance ``transcribe``, (b) openai-whisper batched
+``whisper.decode``, (c) Hugging Face ``generate`` (transformers, SDPA), (d) ours
+(``twister_plugin.decode.BatchedDecoder``). All start from waveforms already in memory (audio
+loading is timed once, separately) and end at text; speed is audio seconds / wall seconds.
+
+Usage:
+    python benchmarks/decode_speed.py --manifest ../shared/data/zh/aishell_sample_S0150/manifest.tsv \
+        --model tools/whisper/base.pt --device cuda --out bench_decode.json [--limit 500] [--limit_a 100]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+import whisper
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from twister_plugin.data.audio import load_utt  # noqa: E402
+from twister_plugin.data.manifest import read_manifest  # noqa: E402
+from twister_plugin.decode import BatchedDecoder, DecoderConfig  # noqa: E402
+from twister_plugin.scoring.metrics import get_metric  # noqa: E402
+from twister_plugin.scoring.score import score  # noqa: E402
+from twister_plugin.whisper import load_whisper  # noqa: E402
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def sys_transcribe(model, waves, lang, device, bs):
+    out = []
+    for w in waves:
+        r = model.transcribe(w, language=lang, temperature=0.0, condition_on_previous_text=False,
+                             without_timestamps=True, fp16=device.startswith("cuda"), verbose=None)
+        out.append(r["text"].strip())
+    return out
+
+
+def sys_whisper_decode(model, waves, lang, device, bs):
+    opts = whisper.DecodingOptions(language=lang, without_timestamps=True, fp16=device.startswith("cuda"))
+    out = []
+    for i in range(0, len(waves), bs):
+        mel = torch.stack([whisper.log_mel_spectrogram(whisper.pad_or_trim(torch.from_numpy(w)).to(device),
+                                                       model.dims.n_mels) for w in waves[i:i + bs]])
+        out += [r.text.strip() for r in whisper.decode(model, mel, opts)]
+    return out
+
+
+def sys_hf(hf_bundle, waves, lang, device, bs):
+    hf, fe, tok = hf_bundle
+    out = []
+    for i in range(0, len(waves), bs):
+        feats = fe(list(waves[i:i + bs]), sampling_rate=16000, return_tensors="pt", device=device).input_features
+        ids = hf.generate(input_features=feats.to(device, hf.dtype), language=lang, task="transcribe",
+                          do_sample=False, num_beams=1, max_new_tokens=224)
+        out += [tok.decode([t for t in seq.tolist() if t < tok.eot]).strip() for seq in ids]
+    return out
+
+
+def sys_ours(decoder, waves, lang, device, bs):
+    return [r.text for r in decoder.decode_all(list(waves), languages=[lang] * len(waves), batch_size=bs)]
+
+
+def run(name, fn, model, waves, lang, device, bs, refs, ids, seconds):
+    fn(model, waves[: min(4, len(waves))], lang, device, bs)  # warm-up (kernels, allocator)
+    sync(device)
+    t0 = time.perf_counter()
+    hyps = fn(model, waves, lang, device, bs)
+    sync(device)
+    wall = time.perf_counter() - t0
+    _, summ = score({u: refs[u] for u in ids}, dict(zip(ids, hyps)), get_metric("cer"), set_name=name)
+    row = dict(system=name, n_utts=len(ids), audio_s=round(seconds, 1), wall_s=round(wall, 3),
+               x_real_time=round(seconds / wall, 1), batch=bs, cer=summ.rate)
+    print(json.dumps(row), flush=True)
+    return row, hyps
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--language", default="zh")
+    p.add_argument("--limit", type=int, default=0, help="first N utterances (0: all)")
+    p.add_argument("--limit_a", type=int, default=100, help="utterances for the slow per-utt system (a)")
+    p.add_argument("--systems", default="a,b,c,d")
+    p.add_argument("--bs_b", type=int, default=128)
+    p.add_argument("--bs_c", type=int, default=256)
+    p.add_argument("--bs_d", default="256")
+    p.add_argument("--dtype_d", default="float16")
+    p.add_argument("--out", default="bench_decode.json")
+    p.add_argument("--hyp_dir", default="")
+    a = p.parse_args()
+    dd = read_manifest(a.manifest)
+    ids = dd.utt_ids[: a.limit or None]
+    t0 = time.perf_counter()
+    waves = [load_utt(dd, u) for u in ids]
+    load_s = time.perf_counter() - t0
+    secs = [len(w) / 16000 for w in waves]
+    refs = dd.text
+    half = a.device.startswith("cuda")
+    model = load_whisper(a.model, device=a.device)
+    model = model.half() if half else model.float()
+    rows, hyps = [], {}
+    card = torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu"
+    meta = dict(card=card, torch=torch.__version__, whisper=whisper.__version__, load_audio_s=round(load_s, 2))
+    for s in a.systems.split(","):
+        if s == "a":
+            n = min(a.limit_a, len(ids))
+            row, h = run("a_transcribe_per_utt", sys_transcribe, model, waves[:n], a.language, a.device, 1, refs, ids[:n], sum(secs[:n]))
+        elif s == "b":
+            row, h = run("b_whisper_decode", sys_whisper_decode, model, waves, a.language, a.device, a.bs_b, refs, ids, sum(secs))
+        elif s == "c":
+            import transformers
+            from transformers import WhisperFeatureExtractor
+            from hf_whisper import to_hf
+            from whisper.tokenizer import get_tokenizer
+            meta["transformers"] = transformers.__version__
+            hf = to_hf(model.float()).to(a.device).eval()
+            hf = hf.half() if half else hf
+            model = model.half() if half else model
+            fe = WhisperFeatureExtractor(feature_size=model.dims.n_mels)
+            tok = get_tokenizer(model.is_multilingual, num_languages=model.num_languages)
+            with torch.no_grad():
+                row, h = run("c_hf_generate", sys_hf, (hf, fe, tok), waves, a.language, a.device, a.bs_c, refs, ids, sum(secs))
+            del hf
+        elif s == "d":
+            for bs in [int(x) for x in a.bs_d.split(",")]:
+                dec = BatchedDecoder(model, DecoderConfig(dtype=a.dtype_d if half else "float32"))
+                row, h = run(f"d_ours_bs{bs}", sys_ours, dec, waves, a.language, a.device, bs, refs, ids, sum(secs))
+                rows.append(row)
+                hyps[row["system"]] = h
+            continue
+        rows.append(row)
+        hyps[row["system"]] = h
+    Path(a.out).write_text(json.dumps(dict(meta=meta, rows=rows), indent=1, ensure_ascii=False), encoding="utf-8")
+    if a.hyp_dir:
+        Path(a.hyp_dir).mkdir(parents=True, exist_ok=True)
+        for name, h in hyps.items():
+            n = len(h)
+            (Path(a.hyp_dir) / f"{name}.txt").write_text(
+                "".join(f"{u} {t}\n" for u, t in zip(ids[:n], h)), encoding="utf-8")
+    print("| system | utts | x real time | CER % |\n|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['system']} | {r['n_utts']} | {r['x_real_time']} | {r['cer']} |")
+    print(json.dumps(meta))
+
+
+if __name__ == "__main__":
+    main()
