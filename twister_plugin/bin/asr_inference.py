@@ -1,0 +1,89 @@
+"""Decode a Kaldi data dir (or shared-data manifest) with a Whisper model or a plugin ASR exp dir.
+
+Writes ``text`` (Kaldi, hypotheses) and ``decode.jsonl`` (one line per utterance with every score)
+atomically; audio that cannot be read is logged, counted and left out (``--on_bad_audio error``
+stops instead).
+
+Usage:
+    python -m twister_plugin.bin.asr_inference --data data/test --model exp/round1/asr \
+        --out exp/round1/eval/round1/test [--config conf/decode.yaml] [--device cuda] \
+        [--batch_size 64] [--language zh|auto]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from tqdm import tqdm
+
+from twister_plugin.asr.inference import load_any
+from twister_plugin.data.audio import AudioError, load_utt
+from twister_plugin.data.kaldi import read_kaldi_dir
+from twister_plugin.data.manifest import read_manifest
+from twister_plugin.decode import BatchedDecoder, DecoderConfig
+from twister_plugin.utils.fileio import atomic_open
+from twister_plugin.utils.log import log_config, setup_logging
+
+logger = logging.getLogger("asr_inference")
+
+
+def read_any(path: str):
+    p = Path(path)
+    return read_manifest(p) if p.suffix == ".tsv" else read_kaldi_dir(p)
+
+
+def main(argv=None) -> int:
+    setup_logging()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="Kaldi data dir or manifest.tsv")
+    p.add_argument("--model", required=True, help="Whisper checkpoint or ESPnet exp dir")
+    p.add_argument("--out", required=True)
+    p.add_argument("--config", help="YAML with DecoderConfig fields, batch_size, language")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--batch_size", type=int)
+    p.add_argument("--language", help="zh, en, ... or auto (detect); default: utt2lang, else auto")
+    p.add_argument("--on_bad_audio", choices=["skip", "error"], default="skip")
+    a = p.parse_args(argv)
+    conf = yaml.safe_load(Path(a.config).read_text(encoding="utf-8")) if a.config else {}
+    bs = a.batch_size or conf.pop("batch_size", 16)
+    lang_opt = a.language or conf.pop("language", None)
+    conf.pop("batch_size", None), conf.pop("language", None)
+    log_config(logger, "asr_inference", dict(vars(a), decoder=conf, batch_size=bs))
+    dd = read_any(a.data)
+    model = load_any(a.model, device=a.device)
+    decoder = BatchedDecoder(model, DecoderConfig(**conf))
+    ids, waves, langs, bad = [], [], [], []
+    for utt in tqdm(dd.utt_ids, desc="load audio", unit="utt"):
+        try:
+            waves.append(load_utt(dd, utt))
+        except AudioError as e:
+            if a.on_bad_audio == "error":
+                raise
+            logger.warning("skip %s", e)
+            bad.append(utt)
+            continue
+        ids.append(utt)
+        lang = lang_opt or (dd.utt2lang or {}).get(utt)
+        langs.append(None if lang in (None, "auto") else lang)
+    t0 = time.perf_counter()
+    results = decoder.decode_all(waves, languages=langs, batch_size=bs)
+    wall = time.perf_counter() - t0
+    audio_s = sum(len(w) for w in waves) / 16000
+    out = Path(a.out)
+    with atomic_open(out / "text") as ft, atomic_open(out / "decode.jsonl") as fj:
+        for utt, r in zip(ids, results):
+            ft.write(f"{utt} {r.text}\n")
+            fj.write(json.dumps(dict(utt=utt, **r.to_dict()), ensure_ascii=False) + "\n")
+    logger.info("decoded %d utts (%.1f s audio) in %.1f s = %.1fx real time; %d unreadable",
+                len(ids), audio_s, wall, audio_s / max(wall, 1e-9), len(bad))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
