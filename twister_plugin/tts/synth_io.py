@@ -1,0 +1,123 @@
+"""Output side of synthesis: atomic wavs, per-shard Kaldi tables, merge + lhotse manifests."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import soundfile as sf
+
+from twister_plugin.data.kaldi import DataDir, read_table, write_kaldi_dir
+from twister_plugin.utils.fileio import atomic_open, atomic_write_text
+
+if TYPE_CHECKING:
+    from twister_plugin.tts.synthesize import Job
+
+log = logging.getLogger(__name__)
+TABLES = ("wav.scp", "text", "text.spoken", "utt2spk", "utt2lang", "utt2dur")
+
+
+def write_wav(path: Path, wav: np.ndarray, fs: int) -> None:
+    """16-bit PCM; peaks above full scale are scaled down (never clipped)."""
+    peak = float(np.abs(wav).max()) if len(wav) else 0.0
+    if peak > 0.99:
+        wav = wav * (0.99 / peak)
+    with atomic_open(path, "wb") as f:
+        sf.write(f, wav, fs, format="WAV", subtype="PCM_16")
+
+
+def wav_ok(path: Path) -> bool:
+    """An existing, readable, non-empty wav (writes are atomic, so this means complete)."""
+    try:
+        return path.is_file() and sf.info(str(path)).frames > 0
+    except (RuntimeError, sf.LibsndfileError):
+        return False
+
+
+class ShardWriter:
+    """Collects one shard's entries; ``finish`` writes its tables and its .done marker."""
+
+    def __init__(self, out: Path, shard: int, num_shards: int):
+        self.dir = shard_dir(out, shard, num_shards)
+        (self.dir / ".done").unlink(missing_ok=True)
+        self.rows: dict[str, dict[str, str]] = {t: {} for t in TABLES}
+        self.skipped: dict[str, str] = {}
+
+    def add(self, job: "Job", wav_path: Path) -> None:
+        u = job.utt
+        self.rows["wav.scp"][u] = str(wav_path.resolve())
+        self.rows["text"][u] = job.text
+        self.rows["text.spoken"][u] = job.spoken
+        self.rows["utt2spk"][u] = job.voice
+        self.rows["utt2lang"][u] = job.lang
+        self.rows["utt2dur"][u] = f"{sf.info(str(wav_path)).duration:.3f}"
+
+    def skip(self, job: "Job", reason: str) -> None:
+        self.skipped[f"line{job.line:08d}"] = reason
+        log.warning("line %d skipped (%s): %r", job.line, reason, job.text[:80])
+
+    def finish(self, resumed: int) -> dict:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for name, table in self.rows.items():
+            _write_kv(self.dir / name, table)
+        _write_kv(self.dir / "skipped", self.skipped)
+        stats = {"utterances": len(self.rows["wav.scp"]), "resumed": resumed,
+                 "skipped": len(self.skipped),
+                 "seconds": round(sum(float(d) for d in self.rows["utt2dur"].values()), 3)}
+        atomic_write_text(self.dir / "stats.json", json.dumps(stats) + "\n")
+        atomic_write_text(self.dir / ".done", "")
+        return stats
+
+
+def shard_dir(out: Path, shard: int, num_shards: int) -> Path:
+    return out / "shards" / f"{shard}of{num_shards}"
+
+
+def merge_if_complete(out: Path, num_shards: int, fs: int) -> bool:
+    """Merge the shard tables into ``out`` once every shard has its .done (idempotent)."""
+    dirs = [shard_dir(out, j, num_shards) for j in range(1, num_shards + 1)]
+    if not all((d / ".done").exists() for d in dirs):
+        return False
+    (out / ".done").unlink(missing_ok=True)
+    merged: dict[str, dict[str, str]] = {t: {} for t in TABLES}
+    for d in dirs:
+        for name in TABLES:
+            merged[name].update(_read_kv(d / name))
+    dd = DataDir(wav_scp=merged["wav.scp"], utt2spk=merged["utt2spk"], text=merged["text"],
+                 utt2lang=merged["utt2lang"],
+                 utt2dur={u: float(d) for u, d in merged["utt2dur"].items()}, name=str(out))
+    write_kaldi_dir(dd, out)
+    _write_kv(out / "text.spoken", merged["text.spoken"])
+    _write_lhotse(out, merged)
+    atomic_write_text(out / ".done", "")
+    log.info("merged %d shards: %d utterances -> %s", num_shards, len(merged["wav.scp"]), out)
+    return True
+
+
+def _write_lhotse(out: Path, t: dict[str, dict[str, str]]) -> None:
+    from lhotse import Recording, RecordingSet, SupervisionSegment, SupervisionSet
+
+    recs, sups = [], []
+    for utt in sorted(t["wav.scp"]):
+        rec = Recording.from_file(t["wav.scp"][utt], recording_id=utt)
+        recs.append(rec)
+        sups.append(SupervisionSegment(id=utt, recording_id=utt, start=0.0,
+                                       duration=rec.duration, channel=0, text=t["text"][utt],
+                                       language=t["utt2lang"][utt], speaker=t["utt2spk"][utt],
+                                       custom={"spoken": t["text.spoken"][utt]}))
+    for name, items in (("recordings", RecordingSet.from_recordings(recs)),
+                        ("supervisions", SupervisionSet.from_segments(sups))):
+        tmp = out / f".{name}.tmp.jsonl.gz"
+        items.to_file(tmp)
+        tmp.replace(out / f"{name}.jsonl.gz")
+
+
+def _write_kv(path: Path, table: dict[str, str]) -> None:
+    with atomic_open(path, "w") as f:
+        f.writelines(f"{k} {table[k]}\n" for k in sorted(table))
+
+
+def _read_kv(path: Path) -> dict[str, str]:
+    return read_table(path)[0] if path.exists() and path.stat().st_size else {}

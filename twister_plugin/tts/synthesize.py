@@ -1,0 +1,201 @@
+"""Speak a text corpus with a trained Twister TTS: wavs + Kaldi dir + lhotse manifests.
+
+Sharding: line i (1-based, non-empty) of the corpus belongs to shard ((i - 1) % N) + 1 of N.
+Each line's voice and speed come from a generator seeded with (seed, i), so a sentence gets the
+same voice whatever the sharding. Outputs under --out:
+    wav/<utt>.wav                   16-bit PCM, written atomically; an existing readable wav is
+                                    kept (resume), so a rerun only synthesises what is missing
+    shards/<j>of<N>/{wav.scp,text,text.spoken,utt2spk,utt2lang,utt2dur,skipped} + .done
+    wav.scp text text.spoken utt2spk spk2utt utt2lang utt2dur recordings.jsonl.gz
+    supervisions.jsonl.gz .done     merged once every shard is done
+utt id = "<voice>-<line:08d>"; voice = "<prefix>-<training speaker>" (seen) or
+"<prefix>-v<k:03d>" (sampled). text = the corpus line as written; text.spoken = read-out form.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from twister_plugin.tts.frontend import Frontend, FrontendConfig
+from twister_plugin.tts.speaker import VoiceBank
+from twister_plugin.tts.symbols import SymbolTable
+from twister_plugin.tts.text_norm import spoken_text
+from twister_plugin.tts.vits_infer import infer_batch
+from twister_plugin.tts.synth_io import ShardWriter, merge_if_complete, wav_ok, write_wav
+
+log = logging.getLogger(__name__)
+MODEL_FILES = ("train.total_count.best.pth", "latest.pth")  # first that exists is used
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    speakers: str = "seen"  # "seen": training voices; "sample": Gaussian-sampled unseen voices
+    num_voices: int = 20  # size of the sampled voice pool (speakers="sample")
+    speed_range: tuple[float, float] = (1.0, 1.0)  # speaking-rate factor drawn per sentence
+    batch_size: int = 8  # sentences per generator call
+    noise_scale: float = 0.667  # VITS flow noise (ESPnet default)
+    noise_scale_dur: float = 0.8  # VITS stochastic duration noise (ESPnet default)
+    max_phones: int = 400  # longer sentences are skipped and listed in "skipped"
+    max_seconds: float = 30.0  # sentences predicted longer are skipped ("audio_too_long")
+    seed: int = 0  # voices/speeds depend on (seed, line number) only
+    prefix: str = "synth"  # speaker/utterance id prefix
+    device: str = "cpu"  # torch device
+
+
+@dataclass
+class Job:
+    """One sentence to speak."""
+
+    line: int  # 1-based line number in the corpus
+    text: str  # as written in the corpus
+    voice: str  # speaker label in utt2spk
+    speed: float  # speaking-rate factor (> 1 faster)
+    emb: np.ndarray  # (D,) speaker embedding
+    sid: int  # training speaker index (nearest one for sampled voices)
+    phones: list[str] = field(default_factory=list)
+    spoken: str = ""
+    lang: str = "zh"
+
+    @property
+    def utt(self) -> str:
+        return f"{self.voice}-{self.line:08d}"
+
+
+class SeenVoices:
+    """A training speaker per line, with one of its kept utterance embeddings."""
+
+    def __init__(self, bank: VoiceBank, prefix: str):
+        self.bank, self.prefix = bank, prefix
+
+    def pick(self, rng: np.random.Generator) -> tuple[str, np.ndarray, int]:
+        sid = int(rng.integers(len(self.bank.speakers)))
+        spk = str(self.bank.speakers[sid])
+        return f"{self.prefix}-{spk}", self.bank.seen(spk, rng), sid
+
+
+class SampledVoices:
+    """A pool of unseen voices drawn from the bank's Gaussian; a line picks one of them."""
+
+    def __init__(self, bank: VoiceBank, prefix: str, num_voices: int, seed: int):
+        rng = np.random.default_rng([seed, 0x5EED])
+        self.pool = [bank.sample(rng) for _ in range(num_voices)]
+        self.sids = [bank.nearest_sid(e) for e in self.pool]
+        self.prefix = prefix
+
+    def pick(self, rng: np.random.Generator) -> tuple[str, np.ndarray, int]:
+        k = int(rng.integers(len(self.pool)))
+        return f"{self.prefix}-v{k:03d}", self.pool[k], self.sids[k]
+
+
+def read_corpus(path: Path, shard: int, num_shards: int) -> Iterator[tuple[int, str]]:
+    """(line number, text) of this shard's non-empty lines."""
+    with open(path, encoding="utf-8") as f:
+        lines = [(n, line.strip()) for n, line in enumerate(f, 1) if line.strip()]
+    return (x for i, x in enumerate(lines) if i % num_shards == shard - 1)
+
+
+class Synthesizer:
+    """A trained model dir (config.yaml, *.pth, tokens.txt, frontend.yaml, voices.npz)."""
+
+    def __init__(self, model_dir: str | Path, config: SynthConfig, model_file: str | None = None):
+        from twister_plugin.tts.task import TwisterTTSTask
+
+        self.dir, self.config = Path(model_dir), config
+        ckpt = Path(model_file) if model_file else next(
+            (self.dir / m for m in MODEL_FILES if (self.dir / m).exists()), None)
+        if ckpt is None or not ckpt.exists():
+            raise FileNotFoundError(f"{self.dir}: no model file ({' or '.join(MODEL_FILES)})")
+        model, args = TwisterTTSTask.build_model_from_file(
+            self.dir / "config.yaml", ckpt, config.device)
+        self.model, self.generator = model.eval(), model.tts.generator
+        self.fs = int(args.tts_conf.get("sampling_rate", 22050))
+        self.table = SymbolTable.from_list(args.token_list, where=str(self.dir / "config.yaml"))
+        self.frontend = Frontend(FrontendConfig.from_dict(getattr(args, "frontend_conf", {})))
+        bank = VoiceBank.load(self.dir / "voices.npz")
+        self.voices = (SeenVoices(bank, config.prefix) if config.speakers == "seen" else
+                       SampledVoices(bank, config.prefix, config.num_voices, config.seed))
+        log.info("TTS %s (%s), fs=%d, %d training speakers, voices=%s", ckpt, config.device,
+                 self.fs, len(bank.speakers), config.speakers)
+
+    def plan(self, lines: list[tuple[int, str]], where: str) -> list[Job]:
+        jobs = []
+        for line, text in lines:
+            rng = np.random.default_rng([self.config.seed, line])
+            voice, emb, sid = self.voices.pick(rng)
+            lo, hi = self.config.speed_range
+            jobs.append(Job(line, text, voice, float(rng.uniform(lo, hi)), emb, sid))
+        phones = self.frontend.phonemize_batch([j.text for j in jobs], where=where,
+                                               labels=[f"line {j.line}" for j in jobs])
+        for job, ph in zip(jobs, phones, strict=True):
+            chunks = self.frontend.chunks(job.text)
+            job.phones, job.spoken = ph, spoken_text(chunks)
+            job.lang = "zh" if any(c.kind == "zh" for c in chunks) else "en"
+        missing = self.table.missing(p for j in jobs for p in j.phones)
+        if missing:
+            log.warning("%s: phones not in the model's token list (read as <unk>): %s",
+                        self.dir, sorted(missing)[:20])
+        return jobs
+
+    def speak(self, jobs: list[Job]) -> list[np.ndarray | None]:
+        """Waveforms (float32, at self.fs) of a batch of jobs; None = longer than max_seconds."""
+        dev = torch.device(self.config.device)
+        ids = [torch.tensor(self.table.ids(j.phones), dtype=torch.long) for j in jobs]
+        text = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True).to(dev)  # (B, T_text)
+        lengths = torch.tensor([len(x) for x in ids], device=dev)  # (B,)
+        g = self.generator
+        spembs = torch.from_numpy(np.stack([j.emb for j in jobs])).to(dev)  # (B, D)
+        sids = torch.tensor([j.sid for j in jobs], device=dev)  # (B,)
+        alpha = torch.tensor([1.0 / j.speed for j in jobs], device=dev)  # (B,)
+        hop = g.upsample_factor
+        max_frames = int(self.config.max_seconds * self.fs / hop)
+        wav, frames = infer_batch(g, text, lengths, sids=sids, spembs=spembs, alpha=alpha,
+                                  noise_scale=self.config.noise_scale,
+                                  noise_scale_dur=self.config.noise_scale_dur,
+                                  max_frames=max_frames)  # wav (B, T_wav), frames (B,)
+        return [None if int(n) > max_frames else wav[b, : int(n) * hop].float().cpu().numpy()
+                for b, n in enumerate(frames)]
+
+
+def synthesize_shard(synth: Synthesizer, corpus: Path, out: Path, shard: int = 1,
+                     num_shards: int = 1) -> dict:
+    """Synthesise one shard (resumable); merge all shards when this was the last one."""
+    if not 1 <= shard <= num_shards:
+        raise ValueError(f"shard {shard}/{num_shards}: want 1 <= shard <= num_shards")
+    jobs = synth.plan(list(read_corpus(corpus, shard, num_shards)), where=str(corpus))
+    writer = ShardWriter(out, shard, num_shards)
+    todo = []
+    for job in jobs:
+        wav_path = out / "wav" / f"{job.utt}.wav"
+        if not job.phones or len(job.phones) > synth.config.max_phones:
+            writer.skip(job, "no_phones" if not job.phones else "too_long")
+        elif wav_ok(wav_path):
+            writer.add(job, wav_path)
+        else:
+            todo.append(job)
+    todo.sort(key=lambda j: len(j.phones))
+    bs = synth.config.batch_size
+    with tqdm(total=len(todo), desc=f"synthesize {shard}/{num_shards}", unit="utt") as bar:
+        for i in range(0, len(todo), bs):
+            batch = todo[i: i + bs]
+            for job, wav in zip(batch, synth.speak(batch), strict=True):
+                _store(writer, job, wav, out, synth.fs)
+            bar.update(len(batch))
+    stats = writer.finish(resumed=len(jobs) - len(todo) - len(writer.skipped))
+    merge_if_complete(out, num_shards, synth.fs)
+    return stats
+
+
+def _store(writer: ShardWriter, job: Job, wav: np.ndarray | None, out: Path, fs: int) -> None:
+    if wav is None or len(wav) == 0 or not np.isfinite(wav).all():
+        writer.skip(job, "audio_too_long" if wav is None else
+                    "empty_audio" if len(wav) == 0 else "non_finite_audio")
+        return
+    path = out / "wav" / f"{job.utt}.wav"
+    write_wav(path, wav, fs)
+    writer.add(job, path)
