@@ -15,15 +15,13 @@ import argparse
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 
 import torch
 import yaml
-from tqdm import tqdm
 
+from twister_plugin.asr.decode_dir import decode_dir
 from twister_plugin.asr.inference import load_any
-from twister_plugin.data.audio import AudioError, load_utt
 from twister_plugin.data.kaldi import read_kaldi_dir
 from twister_plugin.data.manifest import read_manifest
 from twister_plugin.decode import BatchedDecoder, DecoderConfig
@@ -47,7 +45,7 @@ def main(argv=None) -> int:
     p.add_argument("--config", help="YAML with DecoderConfig fields, batch_size, language")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--batch_size", type=int)
-    p.add_argument("--language", help="zh, en, ... or auto (detect); default: utt2lang, else auto")
+    p.add_argument("--language", help="force zh, en, ...; default (or auto): utt2lang where given, else detect")
     p.add_argument("--on_bad_audio", choices=["skip", "error"], default="skip")
     a = p.parse_args(argv)
     conf = yaml.safe_load(Path(a.config).read_text(encoding="utf-8")) if a.config else {}
@@ -58,30 +56,12 @@ def main(argv=None) -> int:
     dd = read_any(a.data)
     model = load_any(a.model, device=a.device)
     decoder = BatchedDecoder(model, DecoderConfig(**conf))
-    ids, waves, langs, bad = [], [], [], []
-    for utt in tqdm(dd.utt_ids, desc="load audio", unit="utt"):
-        try:
-            waves.append(load_utt(dd, utt))
-        except AudioError as e:
-            if a.on_bad_audio == "error":
-                raise
-            logger.warning("skip %s", e)
-            bad.append(utt)
-            continue
-        ids.append(utt)
-        lang = lang_opt or (dd.utt2lang or {}).get(utt)
-        langs.append(None if lang in (None, "auto") else lang)
-    t0 = time.perf_counter()
-    results = decoder.decode_all(waves, languages=langs, batch_size=bs)
-    wall = time.perf_counter() - t0
-    audio_s = sum(len(w) for w in waves) / 16000
+    dec = decode_dir(dd, decoder, bs, None if lang_opt in (None, "auto") else lang_opt, a.on_bad_audio)
     out = Path(a.out)
     with atomic_open(out / "text") as ft, atomic_open(out / "decode.jsonl") as fj:
-        for utt, r in zip(ids, results):
+        for utt, r in zip(dec.ids, dec.results):
             ft.write(f"{utt} {r.text}\n")
             fj.write(json.dumps(dict(utt=utt, **r.to_dict()), ensure_ascii=False) + "\n")
-    logger.info("decoded %d utts (%.1f s audio) in %.1f s = %.1fx real time; %d unreadable",
-                len(ids), audio_s, wall, audio_s / max(wall, 1e-9), len(bad))
     return 0
 
 

@@ -32,7 +32,7 @@ STAGES = ("pseudo", "tts_dump", "tts", "synth", "asr_data", "asr", "eval")  # re
 ALIASES: dict[str, tuple[str, ...]] = {
     "total": ("total", "n_total", "n_in"),
     "kept": ("kept", "n_kept", "n_out"),
-    "rejected": ("rejected", "rejections", "per_filter", "filters", "reasons"),
+    "rejected": ("rejected_by", "rejected", "rejections", "per_filter", "reasons"),
     "hours_kept": ("hours_kept", "kept_hours"),
     "seconds_kept": ("seconds_kept", "kept_seconds"),
     "per_speaker": ("per_speaker", "speakers", "by_speaker"),

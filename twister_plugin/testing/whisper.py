@@ -1,26 +1,23 @@
 """Test helpers: tiny random Whisper models written as CTranslate2 / Hugging Face / .pt files.
 
 The writers spell out every target name themselves (they do not reuse the readers' tables),
-so a naming or fusing mistake in a reader is not mirrored here. The CTranslate2 writer
-follows ``ctranslate2.specs.model_spec`` (binary version 6, ``_quantize`` for int8/int16),
-and tests load its output with CTranslate2 itself to check it.
+so a naming or fusing mistake in a reader is not mirrored here. CTranslate2 files come from the
+exporter's writer (``twister_plugin.whisper.ct2_writer``, which follows
+``ctranslate2.specs.model_spec``: binary version 6, ``_quantize`` for int8/int16); tests load
+its output with CTranslate2 itself to check it. ``write_ct2_dir`` takes any vocabulary size
+(placeholder ``vocabulary.txt``), so it can also build the malformed models readers refuse.
 """
 from __future__ import annotations
 
+import io
 import json
 import pickle
-import struct
 from pathlib import Path
 
-import numpy as np
 import torch
 from whisper.model import ModelDimensions, Whisper
 
-_CT2_DTYPE_IDS = {torch.float32: 0, torch.int8: 1, torch.int16: 2, torch.int32: 3,
-                  torch.float16: 4, torch.bfloat16: 5}
-# float storage dtype of the non-quantised variables for each CTranslate2 quantisation
-_CT2_FLOAT = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
-              "int8": torch.float32, "int8_float16": torch.float16, "int16": torch.float32}
+from twister_plugin.whisper import ct2_writer
 
 
 def tiny_dims(n_mels: int = 80, n_vocab: int = 51865, n_layer: int = 2) -> ModelDimensions:
@@ -55,108 +52,17 @@ def random_mel(dims: ModelDimensions, seed: int = 0) -> torch.Tensor:
 # ---------------------------------------------------------------- CTranslate2 writer
 
 def ct2_variables(model: Whisper, quantization: str = "float32") -> dict[str, torch.Tensor]:
-    """CTranslate2 ``WhisperSpec`` variables (quantised as CTranslate2 would) of ``model``."""
-    sd = {k: v.detach().float() for k, v in model.state_dict().items()}
-    d = model.dims
-    v: dict[str, torch.Tensor] = {
-        "encoder/num_heads": torch.tensor(d.n_audio_head, dtype=torch.int16),
-        "decoder/num_heads": torch.tensor(d.n_text_head, dtype=torch.int16),
-        "decoder/activation": torch.tensor(3, dtype=torch.int8),
-        "decoder/pre_norm": torch.tensor(1, dtype=torch.int8),
-        "decoder/scale_embeddings": torch.tensor(0, dtype=torch.int8),
-        "decoder/start_from_zero_embedding": torch.tensor(0, dtype=torch.int8),
-        "decoder/alibi": torch.tensor(0, dtype=torch.int8),
-        "decoder/alignment_layer": torch.tensor(-1, dtype=torch.int16),
-        "decoder/alignment_heads": torch.tensor(1, dtype=torch.int16),
-    }
-    for conv in ("conv1", "conv2"):
-        v[f"encoder/{conv}/weight"] = sd[f"encoder.{conv}.weight"]
-        v[f"encoder/{conv}/bias"] = sd[f"encoder.{conv}.bias"]
-    v["encoder/position_encodings/encodings"] = sd["encoder.positional_embedding"]
-    v["encoder/layer_norm/gamma"] = sd["encoder.ln_post.weight"]
-    v["encoder/layer_norm/beta"] = sd["encoder.ln_post.bias"]
-    for i in range(d.n_audio_layer):
-        _ct2_block(v, sd, f"encoder/layer_{i}", f"encoder.blocks.{i}", cross=False)
-    v["decoder/embeddings/weight"] = sd["decoder.token_embedding.weight"]
-    v["decoder/position_encodings/encodings"] = sd["decoder.positional_embedding"]
-    v["decoder/layer_norm/gamma"] = sd["decoder.ln.weight"]
-    v["decoder/layer_norm/beta"] = sd["decoder.ln.bias"]
-    for i in range(d.n_text_layer):
-        _ct2_block(v, sd, f"decoder/layer_{i}", f"decoder.blocks.{i}", cross=True)
-    return _ct2_quantise(v, quantization)
-
-
-def _ct2_block(v: dict, sd: dict, dst: str, src: str, cross: bool) -> None:
-    a = f"{src}.attn"
-    zero_k = torch.zeros_like(sd[f"{a}.query.bias"])
-    v[f"{dst}/self_attention/linear_0/weight"] = torch.cat(
-        [sd[f"{a}.query.weight"], sd[f"{a}.key.weight"], sd[f"{a}.value.weight"]])
-    v[f"{dst}/self_attention/linear_0/bias"] = torch.cat(
-        [sd[f"{a}.query.bias"], zero_k, sd[f"{a}.value.bias"]])
-    v[f"{dst}/self_attention/linear_1/weight"] = sd[f"{a}.out.weight"]
-    v[f"{dst}/self_attention/linear_1/bias"] = sd[f"{a}.out.bias"]
-    v[f"{dst}/self_attention/layer_norm/gamma"] = sd[f"{src}.attn_ln.weight"]
-    v[f"{dst}/self_attention/layer_norm/beta"] = sd[f"{src}.attn_ln.bias"]
-    if cross:
-        c = f"{src}.cross_attn"
-        v[f"{dst}/attention/linear_0/weight"] = sd[f"{c}.query.weight"]
-        v[f"{dst}/attention/linear_0/bias"] = sd[f"{c}.query.bias"]
-        v[f"{dst}/attention/linear_1/weight"] = torch.cat(
-            [sd[f"{c}.key.weight"], sd[f"{c}.value.weight"]])
-        v[f"{dst}/attention/linear_1/bias"] = torch.cat([zero_k, sd[f"{c}.value.bias"]])
-        v[f"{dst}/attention/linear_2/weight"] = sd[f"{c}.out.weight"]
-        v[f"{dst}/attention/linear_2/bias"] = sd[f"{c}.out.bias"]
-        v[f"{dst}/attention/layer_norm/gamma"] = sd[f"{src}.cross_attn_ln.weight"]
-        v[f"{dst}/attention/layer_norm/beta"] = sd[f"{src}.cross_attn_ln.bias"]
-    v[f"{dst}/ffn/linear_0/weight"] = sd[f"{src}.mlp.0.weight"]
-    v[f"{dst}/ffn/linear_0/bias"] = sd[f"{src}.mlp.0.bias"]
-    v[f"{dst}/ffn/linear_1/weight"] = sd[f"{src}.mlp.2.weight"]
-    v[f"{dst}/ffn/linear_1/bias"] = sd[f"{src}.mlp.2.bias"]
-    v[f"{dst}/ffn/layer_norm/gamma"] = sd[f"{src}.mlp_ln.weight"]
-    v[f"{dst}/ffn/layer_norm/beta"] = sd[f"{src}.mlp_ln.bias"]
-
-
-def _ct2_quantise(v: dict[str, torch.Tensor], quantization: str) -> dict[str, torch.Tensor]:
-    """CTranslate2's ``_quantize``: weights of linear/conv/embedding layers get a scale."""
-    out = {}
-    for name, t in v.items():
-        if not t.is_floating_point():
-            out[name] = t
-        elif name.endswith("/weight") and quantization in ("int8", "int8_float16"):
-            flat = t.reshape(t.shape[0], -1).numpy()  # conv [out, in, k] -> [out, in*k]
-            amax = np.abs(flat).max(axis=1)
-            amax[amax == 0] = 127.0
-            scale = (127.0 / amax).astype(np.float32)
-            q = np.rint(flat * scale[:, None]).astype(np.int8).reshape(t.shape)
-            out[name], out[name + "_scale"] = torch.from_numpy(q), torch.from_numpy(scale)
-        elif name.endswith("/weight") and quantization == "int16":
-            scale = np.float32(2**10 / np.abs(t.numpy()).max())
-            q = np.clip(np.rint(t.numpy() * scale), -32768, 32767).astype(np.int16)
-            out[name], out[name + "_scale"] = torch.from_numpy(q), torch.tensor(scale)
-        else:
-            out[name] = t.to(_CT2_FLOAT[quantization])
-    return out
+    """CTranslate2 ``WhisperSpec`` variables (quantised as CTranslate2 would) of ``model``,
+    without the aliased ``decoder/projection/weight``."""
+    return ct2_writer.ct2_variables(model, quantization)[0]
 
 
 def ct2_binary_bytes(variables: dict[str, torch.Tensor], aliases: dict[str, str] | None = None,
                      spec: str = "WhisperSpec", revision: int = 3, version: int = 6) -> bytes:
     """Serialise like ``ModelSpec._serialize`` (sorted names, little-endian)."""
-    def string(s: str) -> bytes:
-        raw = s.encode("utf-8") + b"\0"
-        return struct.pack("<H", len(raw)) + raw
-
-    chunks = [struct.pack("<I", version), string(spec),
-              struct.pack("<II", revision, len(variables))]
-    for name in sorted(variables):
-        t = variables[name].contiguous()
-        data = t.reshape(-1).view(torch.uint8).numpy().tobytes()
-        chunks += [string(name), struct.pack(f"<B{t.dim()}I", t.dim(), *t.shape),
-                   struct.pack("<BI", _CT2_DTYPE_IDS[t.dtype], len(data)), data]
-    aliases = aliases or {}
-    chunks.append(struct.pack("<I", len(aliases)))
-    for alias in sorted(aliases):
-        chunks += [string(alias), string(aliases[alias])]
-    return b"".join(chunks)
+    buf = io.BytesIO()
+    ct2_writer.write_ct2_binary(buf, variables, aliases, spec, revision, version)
+    return buf.getvalue()
 
 
 def write_ct2_dir(model: Whisper, out_dir: Path, quantization: str = "float32",
@@ -164,8 +70,7 @@ def write_ct2_dir(model: Whisper, out_dir: Path, quantization: str = "float32",
     """A CTranslate2 Whisper folder; ``n_parts`` > 1 splits model.bin into model.bin.partN."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    blob = ct2_binary_bytes(ct2_variables(model, quantization),
-                            {"decoder/projection/weight": "decoder/embeddings/weight"})
+    blob = ct2_binary_bytes(*ct2_writer.ct2_variables(model, quantization))
     if n_parts > 1:
         step = -(-len(blob) // n_parts)
         for i in range(n_parts):

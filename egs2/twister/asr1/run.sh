@@ -130,4 +130,4 @@ for k in $(seq 1 "$rounds"); do
   fi
   prev_model=$r/asr
 done
-log "finished stages $stage-$stop_stage, rounds 1-$rounds"
+cur=done; log "finished stages $stage-$stop_stage, rounds 1-$rounds"
