@@ -1,0 +1,94 @@
+"""The default recipe end to end on CPU: stages 1-9, a second run that does no work, and a run
+killed (SIGKILL) in stage 6 that, rerun, completes with the same outputs.
+
+Runs in a copy of egs2/twister/asr1 (the repo's data/ and exp/ are left alone); Whisper base comes
+from tools/whisper (tools/get_whisper.sh base). Takes ~10 minutes on 2 cores.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RECIPE = ROOT / "egs2" / "twister" / "asr1"
+WHISPER = ROOT / "tools" / "whisper"
+pytestmark = pytest.mark.skipif(not (WHISPER / "base.pt").exists(), reason="run tools/get_whisper.sh base")
+
+
+def _copy(tmp: Path) -> Path:
+    dst = tmp / "asr1"
+    shutil.copytree(RECIPE, dst, symlinks=True, ignore=shutil.ignore_patterns("data", "exp", "RESULTS.md"))
+    return dst
+
+
+def _env() -> dict:
+    venv = Path(sys.executable).parent
+    return dict(os.environ, VIRTUAL_ENV=str(venv.parent), PATH=f"{venv}:{os.environ['PATH']}",
+                OMP_NUM_THREADS="2", PYTHONPATH=str(ROOT))
+
+
+def _run(cwd: Path, *args: str, timeout: int = 900) -> str:
+    cmd = ["./run.sh", "--whisper_dir", str(WHISPER), *args]
+    p = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    return p.stdout + p.stderr
+
+
+def _outputs(d: Path) -> dict[str, object]:
+    """Decoding outputs byte for byte; synthesis (a CPU-trained TTS) by which utterances exist."""
+    files = ["data/text/corpus.txt", "exp/round1/pseudo/text", "exp/round1/eval/zeroshot/test/text"]
+    out: dict[str, object] = {f: (d / f).read_bytes() for f in files}
+    scores = (d / "exp/round1/synth/scores.jsonl").read_text(encoding="utf-8").splitlines()
+    out["synth ids"] = sorted(json.loads(line)["utt_id"] for line in scores)
+    return out
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    d = _copy(tmp_path_factory.mktemp("recipe"))
+    _run(d)
+    return d
+
+
+def test_stages_1_to_9(finished: Path):
+    for marker in ["data/.done", "exp/round1/pseudo/.done", "exp/round1/tts/.done", "exp/round1/synth/.done",
+                   "exp/round1/asr_data/.done", "exp/round1/asr/.done", "exp/round1/eval/.done"]:
+        assert (finished / marker).exists(), marker
+    assert "WER" in (finished / "RESULTS.md").read_text()
+    assert (finished / "exp/report/index.html").exists()
+    assert (finished / "exp/round1/eval/round1/test/score/summary.json").exists()
+    kept = (finished / "exp/round1/pseudo/text").read_text().splitlines()
+    assert len(kept) >= 12  # espeak English: Whisper base keeps most of 24
+
+
+def test_second_run_does_no_work(finished: Path):
+    t0 = time.time()
+    out = _run(finished)
+    assert time.time() - t0 < 60
+    for what in ["data", "pseudo", "tts_dump", "tts", "synth", "asr_data", "asr", "eval"]:
+        assert f"skip: {'data' if what == 'data' else 'exp/round1/' + what} is done" in out
+
+
+def test_kill_in_stage_6_then_resume(finished: Path, tmp_path: Path):
+    d = _copy(tmp_path)
+    _run(d, "--stop_stage", "5")
+    proc = subprocess.Popen(["./run.sh", "--whisper_dir", str(WHISPER), "--stage", "6", "--stop_stage", "6"],
+                            cwd=d, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    raw = d / "exp/round1/synth/raw"
+    deadline = time.time() + 300
+    while time.time() < deadline and not any(raw.rglob("*.wav")):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (d / "exp/round1/synth/.done").exists()
+    _run(d)
+    assert _outputs(d) == _outputs(finished)
