@@ -59,7 +59,10 @@ def build_part(part: str, size: str, checkpoint: Optional[str]) -> Tuple[torch.n
 def _new(part: str, d: ModelDimensions) -> torch.nn.Module:
     if part == "encoder":
         return AudioEncoder(d.n_mels, d.n_audio_ctx, d.n_audio_state, d.n_audio_head, d.n_audio_layer)
-    return TextDecoder(d.n_vocab, d.n_text_ctx, d.n_text_state, d.n_text_head, d.n_text_layer)
+    dec = TextDecoder(d.n_vocab, d.n_text_ctx, d.n_text_state, d.n_text_head, d.n_text_layer)
+    torch.nn.init.normal_(dec.positional_embedding, std=0.01)  # openai-whisper leaves it uninitialised
+    torch.nn.init.normal_(dec.token_embedding.weight, std=0.02)
+    return dec
 
 
 def freeze_but_last(blocks: torch.nn.ModuleList, module: torch.nn.Module, trainable_layers: int) -> None:

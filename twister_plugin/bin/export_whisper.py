@@ -52,7 +52,11 @@ def base_of(model_path: Path) -> Path | None:
         return None
     conf = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
     ckpt = (conf.get("encoder_conf") or {}).get("checkpoint")
-    return Path(ckpt) if ckpt and Path(ckpt).exists() else None
+    if ckpt and Path(ckpt).exists():
+        return Path(ckpt)
+    logger.warning("%s names no Whisper checkpoint that exists here (%r); alignment heads are "
+                   "openai's default (pass --base to give the released ones)", config, ckpt)
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:

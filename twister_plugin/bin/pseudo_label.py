@@ -31,7 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--data", help="Kaldi dir: wav.scp [+segments] [+utt2lang] [+utt2spk]")
     src.add_argument("--cuts", help="lhotse cuts (.jsonl[.gz]), one supervision per cut")
-    p.add_argument("--model", help="Whisper weights (.pt, CTranslate2 or Hugging Face folder)")
+    p.add_argument("--model", help="Whisper weights (.pt, CTranslate2 or Hugging Face folder) or "
+                   "an ESPnet exp dir of a fine-tuned model")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--config", help="YAML (conf/pseudo_label.yaml); defaults when absent")
     p.add_argument("--shard", default="1/1", help="K/N: decode shard K of N (default 1/1)")
@@ -82,10 +83,11 @@ def read_input(data: str | None, cuts: str | None, allow_pipes: bool):
 
 
 def make_decoder(model_path: str, device: str, cfg):
+    """A Whisper checkpoint (.pt, CTranslate2, Hugging Face) or a fine-tuned ESPnet exp dir."""
+    from twister_plugin.asr.inference import load_any
     from twister_plugin.decode import BatchedDecoder
-    from twister_plugin.whisper import load_whisper
 
-    return BatchedDecoder(load_whisper(model_path, device=device), cfg.decode)
+    return BatchedDecoder(load_any(model_path, device=device), cfg.decode)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ gradient schedules share one chunk loop (``run_chunks``):
     scales them by grad_output. 3 matmuls per chunk, no recomputation.
   * recompute (default on CPU): forward keeps only the per-row loss; backward runs the chunk
     loop again with grad_output folded in. 4 matmuls per chunk, less memory between passes.
+Grads in forward wins on time (no 4th matmul) at the same peak memory, hence the CUDA default.
 How a chunk is computed is an engine (``reference.TorchEngine``: fp32 torch ops, the CPU path;
 ``triton_ce.TritonEngine``: cuBLAS in the input dtype + a Triton row kernel, the CUDA path).
 
@@ -64,9 +65,10 @@ def fused_linear_cross_entropy(
     eager = opts.grads_in_forward
     if eager is None:
         eager = engine.name == "triton"
-    chunk = opts.chunk_size or default_chunk(weight.shape[0], hidden.dtype, engine, opts.workspace_mb)
-    return _FusedLinearCE.apply(hidden.contiguous(), weight.contiguous(), bias, targets.contiguous(),
-                                spec, engine, int(chunk), bool(eager))
+    chunk = opts.chunk_size or default_chunk(weight.shape[0], hidden.dtype, engine,
+                                             opts.workspace_mb)
+    return _FusedLinearCE.apply(hidden.contiguous(), weight.contiguous(), bias,
+                                targets.contiguous(), spec, engine, int(chunk), bool(eager))
 
 
 def make_engine(opts: FusedCEOptions, device: torch.device) -> TorchEngine:
@@ -176,7 +178,8 @@ def _check_shapes(hidden, weight, targets, bias, spec: LossSpec) -> None:
         raise FusedCEInputError(f"hidden size differs: hidden has D={hidden.shape[1]}, "
                                 f"weight has D={weight.shape[1]}")
     if targets.dim() != 1 or targets.shape[0] != hidden.shape[0]:
-        raise FusedCEInputError(f"targets must be (N,)=({hidden.shape[0]},); got {tuple(targets.shape)}")
+        raise FusedCEInputError(f"targets must be (N,)=({hidden.shape[0]},); "
+                                f"got {tuple(targets.shape)}")
     if targets.dtype.is_floating_point or targets.dtype.is_complex or targets.dtype == torch.bool:
         raise FusedCEInputError(f"targets must hold integer class ids, got {targets.dtype}")
     if not (hidden.dtype.is_floating_point and weight.dtype.is_floating_point):
@@ -186,7 +189,8 @@ def _check_shapes(hidden, weight, targets, bias, spec: LossSpec) -> None:
         raise FusedCEInputError(f"bias must be (V,)=({weight.shape[0]},); got {tuple(bias.shape)}")
     devices = {t.device for t in (hidden, weight, targets, bias) if t is not None}
     if len(devices) != 1:
-        raise FusedCEInputError(f"all inputs must be on one device, got {sorted(map(str, devices))}")
+        raise FusedCEInputError(f"all inputs must be on one device, "
+                                f"got {sorted(map(str, devices))}")
     if spec.reduction not in REDUCTIONS:
         raise FusedCEInputError(f"reduction must be one of {REDUCTIONS}, got {spec.reduction!r}")
     if not 0.0 <= spec.label_smoothing <= 1.0:

@@ -29,6 +29,7 @@ from twister_plugin.utils.fileio import OutputError
 from twister_plugin.whisper.checkpoint import save_checkpoint
 from twister_plugin.whisper.ct2_writer import QUANTIZATIONS, write_ct2_files
 from twister_plugin.whisper.hf_writer import write_hf_files
+from twister_plugin.whisper.vocab import whisper_vocab
 from twister_plugin.whisper.weights import set_alignment_mask
 
 FLOAT_DTYPES = {"float16": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -114,6 +115,11 @@ def export_whisper(model: Whisper, out: str | os.PathLike, fmt: str, dtype: str 
     """Write ``model`` to ``out`` as ``fmt`` (pt | hf | ct2) with weights in ``dtype``."""
     out = Path(out)
     target = check_request(out, fmt, dtype, force)
+    if target.folder:  # hf and ct2 folders carry the tokenizer of the model's vocabulary
+        try:
+            whisper_vocab(model.dims.n_vocab)
+        except ValueError as e:
+            raise ExportError(f"{out}: cannot write the {fmt} tokenizer: {e}") from e
     try:
         if target.folder:
             _write_folder(target, model, out, dtype)
