@@ -7,6 +7,8 @@ Extra data key: ``lang`` (from ``utt2lang``) selects each utterance's Whisper pr
 """
 from __future__ import annotations
 
+import argparse
+import logging
 from typing import Tuple
 
 from espnet2.tasks import asr as _asr
@@ -27,6 +29,15 @@ for _choices, _cls in _REGISTRY.items():
 
 class TwisterASRTask(_asr.ASRTask):
     """ASRTask plus the ``lang`` data key; everything else is ESPnet's trainer."""
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace):
+        # ESPnet's ASR default normalize (utterance_mvn) would treat raw audio as features:
+        # wrong values and O(samples^2) memory. Whisper normalises its own log-mel.
+        if getattr(args, "encoder", None) == "twister_whisper" and getattr(args, "normalize", None):
+            logging.getLogger(__name__).warning("normalize=%s ignored: Whisper encoders take raw audio", args.normalize)
+            args.normalize, args.normalize_conf = None, {}
+        return super().build_model(args)
 
     @classmethod
     def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
