@@ -55,5 +55,10 @@ done
 find "$tmp" -name __pycache__ -prune -exec rm -rf {} +
 mv "$tmp" "$egs2/$name"
 trap - EXIT
-echo "make_recipe.sh: made $recipe (edit its local/ and conf/)" >&2
+cat >&2 <<EOF
+make_recipe.sh: made $recipe. Next: edit its conf/, and set local/prepare_data.sh's
+defaults to your corpus (or give them as options), then run stage 1:
+  cd $recipe && ./run.sh --stage 1 --stop_stage 1 --unlabeled_manifest TSV --text FILE \\
+      --test_sets "test=TSV_or_KALDI_DIR"
+EOF
 "$here/check_recipes.sh" --egs2 "$egs2" "$name"

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from twister_plugin.testing.recipe import copy_recipe, recipe_env
+
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "egs2" / "twister" / "asr1"
 WHISPER = ROOT / "tools" / "whisper"
@@ -24,15 +26,11 @@ pytestmark = pytest.mark.skipif(not (WHISPER / "base.pt").exists(), reason="run 
 
 
 def _copy(tmp: Path) -> Path:
-    dst = tmp / "asr1"
-    shutil.copytree(RECIPE, dst, symlinks=True, ignore=shutil.ignore_patterns("data", "exp", "RESULTS.md"))
-    return dst
+    return copy_recipe(tmp)
 
 
 def _env() -> dict:
-    venv = Path(sys.executable).parent
-    return dict(os.environ, VIRTUAL_ENV=str(venv.parent), PATH=f"{venv}:{os.environ['PATH']}",
-                OMP_NUM_THREADS="2", PYTHONPATH=str(ROOT))
+    return recipe_env()
 
 
 def _run(cwd: Path, *args: str, timeout: int = 900) -> str:

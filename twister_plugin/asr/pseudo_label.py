@@ -207,9 +207,10 @@ def run_shard(dd: DataDir, out: str | Path, shard: int, n_shards: int, cfg: Pseu
     ``make_decoder`` is called only when there is something left to decode.
     """
     out = Path(out)
-    blocks = blocks_of(dd.utt_ids, cfg.block_size)
+    size = min(cfg.block_size, -(-len(dd.utt_ids) // n_shards) or 1)  # every shard gets work
+    blocks = blocks_of(dd.utt_ids, size)
     mine = shard_blocks(len(blocks), shard, n_shards)
-    check_plan(out, plan_of(dd.utt_ids, n_shards, cfg.block_size))
+    check_plan(out, plan_of(dd.utt_ids, n_shards, size))
     paths = shard_paths(out, shard)
     if paths["done"].exists():
         logger.info("shard %d/%d is already done (%s); skipping", shard, n_shards, paths["done"])

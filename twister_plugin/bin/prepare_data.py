@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     (out / ".done").unlink(missing_ok=True)
     try:
         dd = load(args)
+        if args.no_text:  # unlabeled audio: its transcripts must not reach any later stage
+            dd.text = None
         dd = select_ids(dd, args.ids_file) if args.ids_file else dd
         dd = select_language(dd, args.lang) if args.lang else dd
         write_kaldi_dir(dd, out, allow_pipes=args.allow_pipes, allow_empty_text=args.allow_empty_text)

@@ -34,6 +34,7 @@ from twister_plugin.decode.kv_cache import CrossAttentionCache, SelfAttentionCac
 from twister_plugin.decode.prompt import PromptBuilder, SotStatistics
 from twister_plugin.decode.search import Greedy, Hyps, Hypothesis, SearchStrategy
 from twister_plugin.decode.text_decoder import CachedTextDecoder
+from twister_plugin.lm.fusion import ShallowFusion, load_lm
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ class DecoderConfig:
     suppress_timestamps: bool = True  # forbid timestamp tokens (whisper.decode does not)
     dtype: str = "auto"  # float32 | float16 | bfloat16; auto: float16 on CUDA, float32 on CPU
     detect_among: tuple[str, ...] | None = None  # languages detection may pick; None = all
+    lm_path: str | None = None  # LM exp dir (twister_plugin.bin.lm_train) for shallow fusion
+    lm_weight: float = 0.0  # fused score = log p_whisper + lm_weight * log p_lm (0: LM unused)
+    length_bonus: float = 0.0  # added per text token (not EOT) to the fused score
 
     def __post_init__(self) -> None:
         if isinstance(self.suppress_tokens, int):  # YAML reads -1 unquoted as a number
@@ -69,6 +73,9 @@ class DecoderConfig:
             raise ValueError(f"length_penalty must be in [0, 1] or None, got {self.length_penalty}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.lm_weight < 0 or (self.lm_weight > 0 and not self.lm_path):
+            raise ValueError(f"lm_weight must be >= 0 and > 0 only with lm_path, got "
+                             f"{self.lm_weight} with lm_path={self.lm_path!r}")
 
 
 @dataclass
@@ -87,12 +94,12 @@ class DecodeResult:
         return asdict(self)
 
 
-def _greedy(cfg: DecoderConfig, eot: int) -> SearchStrategy:
-    return Greedy(eot)
+def _greedy(cfg: DecoderConfig, eot: int, fusion: ShallowFusion | None = None) -> SearchStrategy:
+    return Greedy(eot, fusion)
 
 
-def _beam(cfg: DecoderConfig, eot: int) -> SearchStrategy:
-    return BeamSearch(cfg.beam_size, eot, cfg.patience, cfg.length_penalty)
+def _beam(cfg: DecoderConfig, eot: int, fusion: ShallowFusion | None = None) -> SearchStrategy:
+    return BeamSearch(cfg.beam_size, eot, cfg.patience, cfg.length_penalty, fusion)
 
 
 SEARCHES = {"greedy": _greedy, "beam": _beam}
@@ -130,9 +137,15 @@ class BatchedDecoder:
         n_ctx = model.dims.n_text_ctx
         # Whisper samples until the sequence passes n_ctx: at most n_ctx - len(prompt) + 1 tokens
         self.max_new = min(config.max_new_tokens or n_ctx // 2, n_ctx - self.prompts.length + 1)
+        # the LM is loaded only when it counts: lm_weight 0 decodes exactly as without one
+        self.lm = load_lm(config.lm_path, self.device) if config.lm_weight > 0 else None
 
     def new_search(self) -> SearchStrategy:
-        return SEARCHES[self.config.search](self.config, self.tokenizer.eot)
+        cfg = self.config
+        fusion = None
+        if self.lm is not None or cfg.length_bonus != 0.0:
+            fusion = ShallowFusion(self.lm, self.tokenizer.eot, cfg.lm_weight, cfg.length_bonus)
+        return SEARCHES[cfg.search](cfg, self.tokenizer.eot, fusion)
 
     @torch.no_grad()
     def decode_batch(self, waves: Sequence[np.ndarray | Tensor],
@@ -187,7 +200,7 @@ class BatchedDecoder:
     def _search(self, logits: Tensor, search: SearchStrategy, cache: SelfAttentionCache,
                 cross: CrossAttentionCache, n_audio: int) -> list[Hypothesis]:
         """The step loop: pick tokens, drop finished audios, run the decoder on the new tokens."""
-        search.start(n_audio)
+        search.start(n_audio, self.device)
         hyps = Hyps(torch.zeros(n_audio, 0, dtype=torch.long, device=self.device),
                     torch.zeros(n_audio, dtype=torch.float32, device=self.device),
                     list(range(n_audio)))
@@ -206,6 +219,7 @@ class BatchedDecoder:
                 src = rows if src is None else src[rows]
             if src is not None:
                 cache.select(src)
+            search.advance(src, hyps)  # the fusion LM (if any) follows the rows
             logits = self.text_decoder.forward(hyps.tokens[:, -1:], cache, cross)[:, -1]  # [R, V]
         return search.finalize(hyps)
 

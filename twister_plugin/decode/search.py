@@ -16,10 +16,14 @@ the final results itself, keyed by batch index, and hands them over in ``finaliz
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from twister_plugin.lm.fusion import ShallowFusion
 
 
 @dataclass
@@ -27,6 +31,7 @@ class Hyps:
     tokens: Tensor  # [R, n] long
     sums: Tensor  # [R] float32
     audios: list[int]  # A batch indices
+    am: Tensor | None = None  # [R] Whisper-only sums when an LM is fused (``sums`` are then fused)
 
     @property
     def group(self) -> int:
@@ -38,6 +43,8 @@ class Hyps:
         kept = keep_audio.nonzero()[:, 0]  # [A']
         rows = (kept[:, None] * g + torch.arange(g, device=kept.device)).flatten()  # [A' * g]
         self.tokens, self.sums = self.tokens[rows], self.sums[rows]
+        if self.am is not None:
+            self.am = self.am[rows]
         self.audios = [self.audios[i] for i in kept.tolist()]
         return rows
 
@@ -47,6 +54,11 @@ class Hypothesis:
     tokens: list[int]  # sampled tokens, without EOT
     sum_logprob: float
     finished: bool  # False when the maximum length stopped it before EOT
+    score: float | None = None  # fused (LM) score that ranked it; None: sum_logprob did
+
+    @property
+    def rank_score(self) -> float:
+        return self.sum_logprob if self.score is None else self.score
 
 
 class SearchStrategy:
@@ -54,7 +66,7 @@ class SearchStrategy:
 
     group_size: int = 1  # rows per audio after the first step
 
-    def start(self, n_audio: int) -> None:
+    def start(self, n_audio: int, device: torch.device | None = None) -> None:
         raise NotImplementedError
 
     def step(self, logits: Tensor, hyps: Hyps) -> tuple[Hyps, Tensor | None, Tensor]:
@@ -64,30 +76,63 @@ class SearchStrategy:
         """The best hypothesis of every audio of the batch (index = batch index)."""
         raise NotImplementedError
 
+    fusion: ShallowFusion | None = None  # LM shallow fusion; None: Whisper's scores alone
+
+    def advance(self, src: Tensor | None, hyps: Hyps) -> None:
+        """After rows were re-ordered/dropped (``src`` as the decoder's cache), before the next
+        step: bring the fusion LM's per-row state along and feed it the new tokens."""
+        if self.fusion is not None:
+            self.fusion.advance(src, hyps.tokens)
+
+    def _scores(self, logits: Tensor) -> tuple[Tensor, Tensor]:
+        """Whisper's log-probs ``[R, V]`` and the ranking scores ``[R, V]`` (the same tensor
+        without an LM, the fused scores with one)."""
+        logprobs = F.log_softmax(logits.float(), dim=-1)
+        return logprobs, logprobs if self.fusion is None else self.fusion.fuse(logprobs)
+
+
+def am_sums(hyps: Hyps) -> Tensor:
+    """Whisper-only sums ``[R]`` of fused hypotheses (zeros before the first token)."""
+    return hyps.am if hyps.am is not None else torch.zeros_like(hyps.sums)
+
+
+def hypothesis(tokens: list[int], rank: float, am: float | None, finished: bool) -> Hypothesis:
+    """``sum_logprob`` stays Whisper's own; the fused ``rank`` goes to ``score`` (``am`` given)."""
+    return Hypothesis(tokens, rank, finished) if am is None else Hypothesis(tokens, am, finished, rank)
+
 
 class Greedy(SearchStrategy):
-    """Arg-max at every step (Whisper's temperature-0 ``GreedyDecoder``)."""
+    """Arg-max at every step (Whisper's temperature-0 ``GreedyDecoder``); with an LM, arg-max
+    of the fused score (``score``; ``sum_logprob`` stays Whisper's)."""
 
-    def __init__(self, eot: int) -> None:
+    def __init__(self, eot: int, fusion: ShallowFusion | None = None) -> None:
         self.eot = eot
+        self.fusion = fusion
         self.results: dict[int, Hypothesis] = {}
 
-    def start(self, n_audio: int) -> None:
+    def start(self, n_audio: int, device: torch.device | None = None) -> None:
         self.results = {}
+        if self.fusion is not None:
+            self.fusion.start(n_audio, device)
 
     def step(self, logits: Tensor, hyps: Hyps) -> tuple[Hyps, Tensor | None, Tensor]:
-        next_tokens = logits.argmax(dim=-1)  # [R]
-        logprobs = F.log_softmax(logits.float(), dim=-1)
-        sums = hyps.sums + logprobs.gather(1, next_tokens[:, None])[:, 0]
+        logprobs, ranked = self._scores(logits)
+        next_tokens = (logits if self.fusion is None else ranked).argmax(dim=-1)  # [R]
+        sums = hyps.sums + ranked.gather(1, next_tokens[:, None])[:, 0]
+        am = None
+        if self.fusion is not None:
+            am = am_sums(hyps) + logprobs.gather(1, next_tokens[:, None])[:, 0]
         tokens = torch.cat([hyps.tokens, next_tokens[:, None]], dim=1)
         done = next_tokens == self.eot  # [R] == [A] (one row per audio)
         for row in done.nonzero()[:, 0].tolist():
-            self.results[hyps.audios[row]] = Hypothesis(
-                tokens[row, :-1].tolist(), sums[row].item(), True)
-        return Hyps(tokens, sums, hyps.audios), None, done
+            self.results[hyps.audios[row]] = hypothesis(
+                tokens[row, :-1].tolist(), sums[row].item(), None if am is None else am[row].item(),
+                True)
+        return Hyps(tokens, sums, hyps.audios, am), None, done
 
     def finalize(self, hyps: Hyps) -> list[Hypothesis]:
         for row, audio in enumerate(hyps.audios):
-            self.results[audio] = Hypothesis(hyps.tokens[row].tolist(), hyps.sums[row].item(),
-                                             False)
+            am = None if hyps.am is None else hyps.am[row].item()
+            self.results[audio] = hypothesis(hyps.tokens[row].tolist(), hyps.sums[row].item(),
+                                             am, False)
         return [self.results[a] for a in sorted(self.results)]

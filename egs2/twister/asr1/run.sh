@@ -48,6 +48,7 @@ done
 . ./path.sh
 . ./cmd.sh
 log() { echo "$(date '+%F %T') [run.sh stage ${cur:-0}] $*"; }
+trap 'log "FAILED (exit $?): see the messages and job logs above"' ERR
 want() { cur=$1; [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 done_or() { [ -f "$1/.done" ] && { log "skip: $1 is done"; return 0; }; return 1; }
 ckpt=$whisper_dir/$whisper.pt

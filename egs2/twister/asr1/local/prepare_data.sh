@@ -23,21 +23,6 @@ if [ -z "$unlabeled_dir$unlabeled_manifest" ] || [ -z "$text" ] || [ -z "$test_s
   [ -n "$text" ] || text=$data/default/corpus.txt
   [ -n "$test_sets" ] || test_sets="test=$data/default/test"
 fi
-if [ -n "$unlabeled_manifest" ]; then
-  python -m twister_plugin.bin.prepare_data --manifest "$unlabeled_manifest" --no-text --out "$data/unlabeled"
-else
-  python -m twister_plugin.bin.prepare_data --kaldi-dir "$unlabeled_dir" --no-text --out "$data/unlabeled"
-fi
-: > "$data/test_sets.tmp"
-excludes=()
-for spec in $test_sets; do
-  name=${spec%%=*}; src=${spec#*=}
-  case $src in
-    *.tsv) python -m twister_plugin.bin.prepare_data --manifest "$src" --out "$data/$name" ;;
-    *)     python -m twister_plugin.bin.prepare_data --kaldi-dir "$src" --out "$data/$name" ;;
-  esac
-  echo "$name" >> "$data/test_sets.tmp"
-  excludes+=(--exclude "$data/$name/text")
-done
-mv "$data/test_sets.tmp" "$data/test_sets"
-python -m twister_plugin.bin.prepare_text --text "$text" "${excludes[@]}" --out "$data/text/corpus.txt"
+# The generic preparation shared with every recipe made from the template.
+exec ../../TEMPLATE/asr1/local/prepare_data.sh --unlabeled_dir "$unlabeled_dir" \
+    --unlabeled_manifest "$unlabeled_manifest" --text "$text" --test_sets "$test_sets" "$data"
