@@ -1,38 +1,10 @@
 """openai-whisper model -> Hugging Face ``WhisperForConditionalGeneration`` in memory (needs
-``transformers``), for side-by-side benchmarks. Names are the inverse of
-``twister_plugin/whisper/hf.py``."""
+``transformers``), for side-by-side benchmarks; tensors named by the exporter's ``hf_tensors``."""
 from __future__ import annotations
-
-import re
 
 import torch
 
-_RENAMES = (
-    (r"^encoder\.positional_embedding$", "encoder.embed_positions.weight"),
-    (r"^decoder\.positional_embedding$", "decoder.embed_positions.weight"),
-    (r"^decoder\.token_embedding\.", "decoder.embed_tokens."),
-    (r"^encoder\.ln_post\.", "encoder.layer_norm."),
-    (r"^decoder\.ln\.", "decoder.layer_norm."),
-    (r"\.blocks\.(\d+)\.", r".layers.\1."),
-    (r"\.cross_attn_ln\.", ".encoder_attn_layer_norm."),
-    (r"\.attn_ln\.", ".self_attn_layer_norm."),
-    (r"\.mlp_ln\.", ".final_layer_norm."),
-    (r"\.cross_attn\.", ".encoder_attn."),
-    (r"\.attn\.", ".self_attn."),
-    (r"\.query\.", ".q_proj."),
-    (r"\.key\.", ".k_proj."),
-    (r"\.value\.", ".v_proj."),
-    (r"\.out\.", ".out_proj."),
-    (r"\.mlp\.0\.", ".fc1."),
-    (r"\.mlp\.2\.", ".fc2."),
-)
-
-
-def hf_name(name: str) -> str:
-    for pat, rep in _RENAMES:
-        name = re.sub(pat, rep, name)
-    return "model." + name
-
+from twister_plugin.whisper.hf_writer import hf_tensors
 
 def to_hf(model, language: str = "zh"):
     from transformers import GenerationConfig, WhisperConfig, WhisperForConditionalGeneration
@@ -49,8 +21,7 @@ def to_hf(model, language: str = "zh"):
         attn_implementation="sdpa",
     )
     hf = WhisperForConditionalGeneration(cfg)
-    state = {hf_name(k): v.float() for k, v in model.state_dict().items()}
-    state["proj_out.weight"] = state["model.decoder.embed_tokens.weight"]
+    state = hf_tensors(model, torch.float32)
     missing, unexpected = hf.load_state_dict(state, strict=False)
     if unexpected or [m for m in missing if "proj_out" not in m]:
         raise RuntimeError(f"HF conversion: missing {missing}, unexpected {unexpected}")
