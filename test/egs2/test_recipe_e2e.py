@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from twister_plugin.testing.recipe import copy_recipe, recipe_env
+from twister_plugin.testing.report import chromium, screenshot
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "egs2" / "twister" / "asr1"
@@ -62,6 +63,9 @@ def test_stages_1_to_9(finished: Path):
         assert (finished / marker).exists(), marker
     assert "WER" in (finished / "RESULTS.md").read_text()
     assert (finished / "exp/report/index.html").exists()
+    if chromium():  # the report of the default recipe renders offline in a headless browser
+        img = screenshot(finished / "exp/report/index.html", finished / "shot.png", finished / "profile")
+        assert img[..., :3].std() > 0.1
     assert (finished / "exp/round1/eval/round1/test/score/summary.json").exists()
     kept = (finished / "exp/round1/pseudo/text").read_text().splitlines()
     assert len(kept) >= 12  # espeak English: Whisper base keeps most of 24

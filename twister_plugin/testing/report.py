@@ -216,3 +216,26 @@ def build_exp_tree(root: str | Path, opts: ExpTreeOptions = ExpTreeOptions()) ->
         atomic_write_text(tree.exp / "timing.tsv",
                           "round\tstage\tseconds\n0\tdata\t30.0\n" + "\n".join(rows) + "\n")
     return tree
+
+
+def chromium() -> str | None:
+    """Debian's headless Chromium, if installed (tools/setup.sh installs it)."""
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def screenshot(html: Path, png: Path, profile: Path, size: tuple[int, int] = (1280, 2000)):
+    """Render ``html`` in headless Chromium (no network) to ``png``; returns the image array."""
+    import subprocess
+
+    import matplotlib.image as mpimg
+
+    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+           "--disable-sync", f"--user-data-dir={profile}", f"--screenshot={png}",
+           f"--window-size={size[0]},{size[1]}", Path(html).resolve().as_uri()]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=50)
+    if done.returncode != 0 or not Path(png).is_file():
+        raise RuntimeError(f"chromium failed on {html}: {done.stderr[-2000:]}")
+    return mpimg.imread(png)  # (H, W, 3 or 4), floats in [0, 1]

@@ -1,7 +1,4 @@
-import shutil
-import subprocess
 
-import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
@@ -10,7 +7,7 @@ from twister_plugin.report.render import (
     Document, HtmlRenderer, Image, MarkdownRenderer, NotAvailable, Para, Section, Table,
 )
 from twister_plugin.testing.data import shared_data
-from twister_plugin.testing.report import ExpTreeOptions, build_exp_tree
+from twister_plugin.testing.report import ExpTreeOptions, build_exp_tree, chromium, screenshot
 
 WIDTH, HEIGHT = 1280, 2000
 
@@ -37,24 +34,12 @@ def test_html_escapes_text():
     assert '<p class="na">round 1 loss: not available (no exp/round1/asr)</p>' in page
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.skipif(_chromium() is None, reason="chromium not installed (apt-get install chromium)")
+@pytest.mark.skipif(chromium() is None, reason="chromium not installed (apt-get install chromium)")
 @pytest.mark.skipif(shared_data() is None, reason="shared/data not beside the repo")
 def test_report_renders_in_headless_chromium(tmp_path):
     tree = build_exp_tree(tmp_path / "recipe", ExpTreeOptions(rounds=2))
     files = build_report(ReportOptions(exp=tree.exp, out=tree.exp / "report"))
-    shot = tmp_path / "shot.png"
-    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-           "--no-first-run", "--disable-background-networking", "--disable-component-update",
-           "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
-           f"--window-size={WIDTH},{HEIGHT}", files.html.resolve().as_uri()]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=50)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert shot.is_file()
-    img = mpimg.imread(shot)  # (H, W, 3 or 4), floats in [0, 1]
+    img = screenshot(files.html, tmp_path / "shot.png", tmp_path / "profile", (WIDTH, HEIGHT))
     assert img.shape[:2] == (HEIGHT, WIDTH)
     rgb = img[..., :3]
     assert rgb.std() > 0.1, "screenshot is blank"
