@@ -38,5 +38,18 @@ for step in "$@"; do
              cp "$HOME"/pseudo/report.* "$HOME"/pseudo/scores.jsonl "$OUT/" 2>/dev/null
              python3 benchmarks/pseudo_label_quality.py --truth "$HOME/kd/s0150_unlabeled/.truth" \
                  --scores "$HOME/pseudo/scores.jsonl" --out "$OUT/pseudo_quality.json" ;;
+    selftrain)  # issue 8 ablation: fine-tune on pseudo-labelled real audio only, then score
+             python3 -m twister_plugin.bin.mix_data --real "$HOME/pseudo/data" --synth /nonexistent \
+                 --real_ratio 1.0 --out "$HOME/asr_data" 2>&1 | tail -1
+             python3 -m twister_plugin.bin.asr_train --config egs2/twister/asr1/conf/asr/finetune_base_gpu.yaml \
+                 --init "$W" --train_data "$HOME/asr_data/train" --valid_data "$HOME/asr_data/valid" \
+                 --output_dir "$HOME/exp_selftrain" --ngpu 1 2>&1 | grep -E "epoch results|Error|error" | cut -c1-400
+             cp "$HOME/exp_selftrain/train.log" "$OUT/selftrain_train.log" 2>/dev/null
+             for s in s0150_eval commonvoice_zh_cn aishell1_dev_S0724 thchs30_D4; do
+               python3 -m twister_plugin.bin.asr_inference --data "$HOME/kd/$s" --model "$HOME/exp_selftrain" --language zh \
+                   --config egs2/twister/asr1/conf/decode.yaml --out "$OUT/selftrain/$s" --device cuda 2>&1 | tail -1
+               python3 -m twister_plugin.bin.score --ref "$HOME/kd/$s/text" --hyp "$OUT/selftrain/$s/text" --metric cer \
+                   --out "$OUT/selftrain/$s/score" 2>&1 | tail -1
+             done ;;
   esac
 done
