@@ -25,8 +25,10 @@ def kaldi_dir(tmp_path, audio, **changes: str | bytes):
 
 
 CASES = [  # (changed file, content, message after "<dir>/")
-    ("text", b"u1 \xe4\xbd\xa0\nu2 caf\xe9\nu3 x\n", "text:2: not valid UTF-8 (byte 0xe9 at column 7)"),
-    ("wav_scp", b"u1 /a.flac\nu2 /b\xff.flac\nu3 /c.flac\n", "wav.scp:2: not valid UTF-8 (byte 0xff"),
+    ("text", b"u1 \xe4\xbd\xa0\nu2 caf\xe9\nu3 x\n",
+     "text:2: not valid UTF-8 (byte 0xe9 at column 7)"),
+    ("wav_scp", b"u1 /a.flac\nu2 /b\xff.flac\nu3 /c.flac\n",
+     "wav.scp:2: not valid UTF-8 (byte 0xff"),
     ("text", "u1 你好\nu2   \nu3 ok\n", "text:2: empty transcript"),
     ("utt2spk", "u1 s1\nu2 s1\nu2 s2\n", "utt2spk:3: duplicate id 'u2' (first on line 2)"),
     ("utt2spk", "u1 s1\nu 2 s1\nu3 s1\n", "utt2spk:2: want exactly one speaker id after the "
@@ -46,7 +48,7 @@ def test_prepare_data_names_file_and_line(tmp_path, capsys, audio, fname, conten
     src = kaldi_dir(tmp_path, audio, **{fname: content})
     assert prepare_data.main(["--kaldi-dir", str(src), "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
-    assert f"ERROR [prepare_data.py:" in err and f"] {src}/{message}" in err
+    assert "ERROR [prepare_data.py:" in err and f"] {src}/{message}" in err
     assert not (tmp_path / "out" / "wav.scp").exists()
 
 
@@ -72,7 +74,8 @@ def test_pseudo_label_refuses_bad_wav_scp_before_loading_a_model(tmp_path, audio
 
 
 def test_prepare_text_names_line_of_non_utf8_corpus(tmp_path):
-    corpus = write_files(tmp_path, {"corpus.txt": "第一句\n第二句\n".encode() + b"\xb5\xda\xc8\xfd\n"})
+    data = "第一句\n第二句\n".encode() + b"\xb5\xda\xc8\xfd\n"  # GBK bytes on line 3
+    corpus = write_files(tmp_path, {"corpus.txt": data})
     with pytest.raises(DataError, match=r"corpus.txt:3: not valid UTF-8 \(byte 0xb5 at column 1\)"):
         prepare_text.main(["--text", str(corpus / "corpus.txt"), "--out", str(tmp_path / "o.txt")])
 
@@ -83,3 +86,12 @@ def test_score_names_file_and_line_of_bad_hypothesis(tmp_path, capsys):
                        "--out", str(tmp_path / "s"), "--metric", "cer"]) == 1
     assert f"{tmp_path}/hyp:2: duplicate id 'u1' (first on line 1)" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_synthesis_corpus_non_utf8_names_file_and_line(tmp_path):
+    from twister_plugin.tts.synthesize import read_corpus
+
+    data = "第一句\n第二句\n".encode() + b"\xb5\xda\n"
+    corpus = write_files(tmp_path, {"corpus.txt": data})
+    with pytest.raises(DataError, match=r"corpus.txt:3: not valid UTF-8"):
+        list(read_corpus(corpus / "corpus.txt", 1, 1))

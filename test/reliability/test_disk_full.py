@@ -85,11 +85,6 @@ def test_kaldi_dir_on_full_disk_fails_on_first_file(tiny_fs):
     assert read_kaldi_dir(tiny_fs / "data") == old
 
 
-@pytest.mark.xfail(strict=True, reason="write_kaldi_dir is atomic per file, not per directory: "
-                   "disk full at utt2spk leaves the new wav.scp beside the old utt2spk/text "
-                   "(read_kaldi_dir then refuses the dir: 'utt2spk:1: utterance u1 is not in "
-                   "wav.scp'); kaldi.py:364-379 should write every file to a temp name first "
-                   "and rename them only when all are written")
 def test_kaldi_dir_on_full_disk_keeps_previous_dir_whole(tiny_fs):
     old, big = _old_and_big(1500)  # wav.scp (45 KB) fits, utt2spk (18 KB) does not
     write_kaldi_dir(old, tiny_fs / "data")
@@ -121,6 +116,7 @@ def test_erofs_on_create_is_reported(tmp_path, monkeypatch):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
     monkeypatch.setattr(tempfile, "mkstemp", read_only)
-    with pytest.raises(OutputError, match=r"x.txt: cannot write here \(read-only or no permission\)"):
+    with pytest.raises(OutputError,
+                       match=r"x.txt: cannot write here \(read-only or no permission\)"):
         atomic_write_text(out, "new content\n")
     assert out.read_text(encoding="utf-8") == OLD

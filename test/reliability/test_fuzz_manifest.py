@@ -2,6 +2,8 @@
 utt2spk lines, raw bytes. Any input is read or refused with DataError; nothing else escapes."""
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -14,7 +16,8 @@ from twister_plugin.data.manifest import COLUMNS
 
 FUZZ = settings(max_examples=200, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
-TMP = Path(tempfile.mkdtemp(prefix="twister_fuzz_"))
+TMP = Path(tempfile.mkdtemp(prefix="twister_fuzz_"))  # hypothesis reuses it across examples
+atexit.register(shutil.rmtree, TMP, True)
 
 # ids, paths and transcripts near the edges: spaces, tabs, metacharacters, CJK, controls, pipes
 ALPHABET = st.sampled_from(list("ab1_.-+ \t|;$`'\"()*?\\/:你好\x00\x1b\u3000\u00a0\ufeff\r"))

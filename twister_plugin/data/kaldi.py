@@ -22,13 +22,14 @@ sorts and is atomic (temporary file + rename), so a crash never leaves a half-wr
 from __future__ import annotations
 
 import logging
+import os
 import math
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, NamedTuple
 
-from twister_plugin.utils.fileio import atomic_open
+from twister_plugin.utils.fileio import OutputError, atomic_open
 
 logger = logging.getLogger(__name__)
 
@@ -363,18 +364,32 @@ def check_consistency(dd: DataDir, lines: dict[str, dict[str, int]] | None = Non
 # ----------------------------------------------------------------------------------- writing
 def write_kaldi_dir(dd: DataDir, path: str | Path, *, allow_pipes: bool = False,
                     allow_empty_text: bool = False) -> None:
-    """Validate ``dd`` and write it sorted and atomically; stale optional files are removed."""
+    """Validate ``dd`` and write it sorted; stale optional files are removed.
+
+    Atomic for the whole dir: every file is first written in full under a staged name, and only
+    when all writes succeeded are they renamed into place, so a full disk or a crash leaves the
+    previous dir readable (never a new wav.scp beside an old text)."""
     dd.validate(allow_pipes=allow_pipes, allow_empty_text=allow_empty_text)
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    _write_table(path / "wav.scp", dd.wav_scp, "wav.scp")
-    _write_table(path / "utt2spk", dd.utt2spk, "utt2spk")
-    _write_table(path / "spk2utt", {k: " ".join(v) for k, v in dd.spk2utt().items()}, "spk2utt")
+    tables = {"wav.scp": dd.wav_scp, "utt2spk": dd.utt2spk,
+              "spk2utt": {k: " ".join(v) for k, v in dd.spk2utt().items()}}
+    tables.update({f: getattr(dd, _attr(f)) for f in OPTIONAL_FILES if getattr(dd, _attr(f)) is not None})
+    staged = {fname: path / f".staged.{fname}" for fname in tables}
+    fname = ""
+    try:
+        for fname, table in tables.items():
+            _write_table(staged[fname], table, fname)
+    except BaseException as e:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
+        if isinstance(e, OutputError):  # name the real file, not its staged copy
+            raise OutputError(f"{path / fname}: {str(e).split(': ', 1)[-1]}") from e
+        raise
+    for fname, tmp in staged.items():
+        os.replace(tmp, path / fname)
     for fname in OPTIONAL_FILES:
-        table = getattr(dd, _attr(fname))
-        if table is not None:
-            _write_table(path / fname, table, fname)
-        elif (path / fname).exists():
+        if fname not in tables and (path / fname).exists():
             logger.info("removing stale %s (this data dir has none)", path / fname)
             (path / fname).unlink()
 

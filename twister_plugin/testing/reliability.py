@@ -94,6 +94,3 @@ def wait_for(proc: subprocess.Popen, pattern_dir: Path, pattern: str, timeout: f
         time.sleep(0.01)
     raise AssertionError(f"{pattern} did not appear in {pattern_dir} within {timeout} s")
 
-
-def tree_bytes(root: Path, names: list[str]) -> dict[str, bytes]:
-    return {n: (root / n).read_bytes() for n in names}

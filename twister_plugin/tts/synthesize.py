@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from twister_plugin.data.kaldi import iter_lines
 from twister_plugin.tts.frontend import Frontend, FrontendConfig
 from twister_plugin.tts.speaker import VoiceBank
 from twister_plugin.tts.symbols import SymbolTable
@@ -95,8 +96,7 @@ class SampledVoices:
 
 def read_corpus(path: Path, shard: int, num_shards: int) -> Iterator[tuple[int, str]]:
     """(line number, text) of this shard's non-empty lines."""
-    with open(path, encoding="utf-8") as f:
-        lines = [(n, line.strip()) for n, line in enumerate(f, 1) if line.strip()]
+    lines = [(n, line.strip()) for n, line in iter_lines(Path(path)) if line.strip()]  # file:line errors
     return (x for i, x in enumerate(lines) if i % num_shards == shard - 1)
 
 
