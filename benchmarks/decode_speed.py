@@ -64,6 +64,15 @@ def sys_hf(hf_bundle, waves, lang, device, bs):
     return out
 
 
+def sys_faster_whisper(fw, waves, lang, device, bs):
+    out = []
+    for w in waves:
+        segs, _ = fw.transcribe(w, language=lang, beam_size=1, temperature=0.0, without_timestamps=True,
+                                condition_on_previous_text=False, vad_filter=False)
+        out.append("".join(s.text for s in segs).strip())
+    return out
+
+
 def sys_ours(decoder, waves, lang, device, bs):
     return [r.text for r in decoder.decode_all(list(waves), languages=[lang] * len(waves), batch_size=bs)]
 
@@ -95,9 +104,13 @@ def main() -> None:
     p.add_argument("--bs_c", type=int, default=256)
     p.add_argument("--bs_d", default="256")
     p.add_argument("--dtype_d", default="float16")
+    p.add_argument("--ct2_dir", default="tools/whisper/ct2/base", help="CTranslate2 model for system e")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: library default)")
     p.add_argument("--out", default="bench_decode.json")
     p.add_argument("--hyp_dir", default="")
     a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     dd = read_manifest(a.manifest)
     ids = dd.utt_ids[: a.limit or None]
     t0 = time.perf_counter()
@@ -132,6 +145,11 @@ def main() -> None:
             with torch.no_grad():
                 row, h = run("c_hf_generate", sys_hf, (hf, fe, tok), waves, a.language, a.device, a.bs_c, refs, ids, sum(secs))
             del hf
+        elif s.startswith("e"):  # e: faster-whisper (CTranslate2) int8, e32: float32, per utterance
+            from faster_whisper import WhisperModel
+            ctype = "float32" if s == "e32" else "int8"
+            fw = WhisperModel(a.ct2_dir, device="cuda" if half else "cpu", compute_type=ctype, cpu_threads=a.threads)
+            row, h = run(f"e_faster_whisper_{ctype}", sys_faster_whisper, fw, waves, a.language, a.device, 1, refs, ids, sum(secs))
         elif s == "d":
             for bs in [int(x) for x in a.bs_d.split(",")]:
                 dec = BatchedDecoder(m32, DecoderConfig(dtype=a.dtype_d if half else "float32"))

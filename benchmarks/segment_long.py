@@ -34,6 +34,7 @@ from twister_plugin.data.kaldi import write_kaldi_dir
 from twister_plugin.scoring.metrics import get_metric
 from twister_plugin.scoring.score import score
 from twister_plugin.testing.segment import build_long_recording, write_long_dir
+from twister_plugin.utils.fileio import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = REPO / ".." / "shared" / "data" / "zh" / "aishell_sample_S0150" / "manifest.tsv"
@@ -81,19 +82,23 @@ def main() -> None:
     texts, res["utt_wall_s"] = pseudo_label(utt_dir, work / "pl_utt", a.model, a.device)
     res["utt"] = cer(ref, "".join(texts[u] for u in rec.utts))
     long_dir = write_long_dir(rec, work / "long")
+    save(res, a.out)
     for gap in (float(g) for g in a.max_gaps.split(",")):
         res[f"seg_gap{gap:g}"] = segmented(long_dir, work / f"gap{gap:g}", gap, ref, a)
+        res[f"seg_gap{gap:g}"]["delta_vs_utt"] = round(res[f"seg_gap{gap:g}"]["cer"] - res["utt"]["cer"], 2)
+        save(res, a.out)  # partial results survive a kill
     # whisper: long-form transcribe with its own timestamps
     if not a.no_whisper:
         text, res["whisper_wall_s"] = whisper_longform(rec.wav, a.model, a.device)
         res["whisper"] = cer(ref, text)
-    for k in [k for k in res if k.startswith("seg_gap")]:
-        res[k]["delta_vs_utt"] = round(res[k]["cer"] - res["utt"]["cer"], 2)
-    text = json.dumps(res, indent=1, ensure_ascii=False)
-    print(text)
-    if a.out:
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(text + "\n", encoding="utf-8")
+    print(json.dumps(res, indent=1, ensure_ascii=False))
+    save(res, a.out)
+
+
+def save(res: dict, out: str | None) -> None:
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(out), json.dumps(res, indent=1, ensure_ascii=False) + "\n")
 
 
 def segmented(long_dir: Path, work: Path, max_gap: float, ref: str, a: argparse.Namespace) -> dict:
