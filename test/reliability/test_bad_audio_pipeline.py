@@ -96,3 +96,28 @@ def test_error_mode_stops_naming_the_file(mixed, tmp_path):
     assert last.startswith("twister_plugin.data.audio.AudioError: utterance 'case_empty': ")
     assert str(mixed["root"] / "audio" / "empty.wav") + ": empty file (0 bytes)" in last
     assert not (tmp_path / "out" / "report.json").exists()
+
+
+def test_inference_refuses_long_audio_instead_of_cutting(tmp_path):
+    """asr_inference: a 10-minute file is left out with its duration named (or stops the run with
+    --on_bad_audio error); the other utterances are decoded."""
+    import subprocess
+    import sys
+
+    from twister_plugin.data.kaldi import DataDir, write_kaldi_dir
+    from twister_plugin.testing.data import write_audio_cases
+    from twister_plugin.testing.tts import tiny_whisper_checkpoint
+
+    cases = write_audio_cases(tmp_path / "audio")
+    dd = DataDir(wav_scp={"good": str(cases["good"]), "long": str(cases["ten_minutes"])},
+                 utt2spk={"good": "s", "long": "s"})
+    write_kaldi_dir(dd, tmp_path / "data")
+    ckpt = tiny_whisper_checkpoint(tmp_path / "tiny.pt")
+    cmd = [sys.executable, "-m", "twister_plugin.bin.asr_inference", "--data", str(tmp_path / "data"),
+           "--model", str(ckpt), "--out", str(tmp_path / "out"), "--device", "cpu", "--language", "en"]
+    ok = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "longer than" in ok.stderr or "600" in ok.stderr
+    assert [line.split()[0] for line in (tmp_path / "out" / "text").read_text().splitlines()] == ["good"]
+    bad = subprocess.run(cmd + ["--on_bad_audio", "error"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and str(cases["ten_minutes"]) in bad.stderr

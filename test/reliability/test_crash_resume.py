@@ -162,8 +162,10 @@ def synth_killed(tts):
 def test_synthesis_killed_then_resumed(tts, synth_killed):
     out, before = synth_killed["out"], synth_killed["before"]
     stats = json.loads((out / "shards" / "1of1" / "stats.json").read_text())
-    assert stats["resumed"] == len(before) and stats["utterances"] == 40
-    for name, data in before.items():  # finished wavs were kept, not synthesised again
+    # whole finished batches are kept; a batch cut by the kill is synthesised again with its own
+    # seed, which rewrites its finished wavs byte for byte
+    assert stats["resumed"] <= len(before) and stats["utterances"] == 40
+    for name, data in before.items():
         assert (out / "wav" / name).read_bytes() == data
     assert (out / ".done").exists()
     assert sorted(p.name for p in (out / "wav").glob("*.wav")) == \
@@ -178,12 +180,6 @@ def test_synthesis_killed_then_resumed(tts, synth_killed):
         assert mine == (tts["ref"] / name).read_text(encoding="utf-8"), name
 
 
-@pytest.mark.xfail(strict=True, reason="synthesised audio is not reproducible: two "
-                   "uninterrupted runs with the same --seed already give different wavs and "
-                   "utt2dur. The VITS noise (tts/vits_infer.py:57 randn_like, and the stochastic "
-                   "duration predictor) comes from torch's global RNG, which synthesize never "
-                   "seeds, and after a resume the batches differ anyway. Fix: one "
-                   "torch.Generator per sentence seeded with (seed, line), noise drawn per row")
 def test_resumed_synthesis_audio_equals_uninterrupted_run(tts, synth_killed):
     out = synth_killed["out"]
     assert (out / "utt2dur").read_bytes() == (tts["ref"] / "utt2dur").read_bytes()

@@ -24,12 +24,14 @@ class Decoded(NamedTuple):
 
 
 def decode_dir(dd: DataDir, decoder: BatchedDecoder, batch_size: int, language: str | None = None,
-               on_bad_audio: str = "skip") -> Decoded:
-    """``language``: force one language; None: utt2lang where given, else detect."""
+               on_bad_audio: str = "skip", max_seconds: float = 30.0) -> Decoded:
+    """``language``: force one language; None: utt2lang where given, else detect. Audio longer
+    than ``max_seconds`` (Whisper hears 30 s) is refused like unreadable audio, never cut:
+    segment long recordings first (``python -m twister_plugin.bin.segment``)."""
     ids, waves, langs, bad = [], [], [], []
     for utt in tqdm(dd.utt_ids, desc="load audio", unit="utt"):
         try:
-            waves.append(load_utt(dd, utt))
+            waves.append(load_utt(dd, utt, max_seconds=max_seconds))
         except AudioError as e:
             if on_bad_audio == "error":
                 raise

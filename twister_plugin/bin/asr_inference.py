@@ -22,18 +22,20 @@ import yaml
 
 from twister_plugin.asr.decode_dir import decode_dir
 from twister_plugin.asr.inference import load_any
-from twister_plugin.data.kaldi import read_kaldi_dir
+from twister_plugin.data.audio import AudioError
+from twister_plugin.data.kaldi import DataError, read_kaldi_dir
 from twister_plugin.data.manifest import read_manifest
 from twister_plugin.decode import BatchedDecoder, DecoderConfig
 from twister_plugin.utils.fileio import atomic_open
 from twister_plugin.utils.log import log_config, setup_logging
+from twister_plugin.whisper import WhisperFormatError
 
 logger = logging.getLogger("asr_inference")
 
 
 def read_any(path: str):
     p = Path(path)
-    return read_manifest(p) if p.suffix == ".tsv" else read_kaldi_dir(p)
+    return read_manifest(p) if p.suffix == ".tsv" else read_kaldi_dir(p, require_text=False)
 
 
 def main(argv=None) -> int:
@@ -53,10 +55,14 @@ def main(argv=None) -> int:
     lang_opt = a.language or conf.pop("language", None)
     conf.pop("batch_size", None), conf.pop("language", None)
     log_config(logger, "asr_inference", dict(vars(a), decoder=conf, batch_size=bs))
-    dd = read_any(a.data)
-    model = load_any(a.model, device=a.device)
-    decoder = BatchedDecoder(model, DecoderConfig(**conf))
-    dec = decode_dir(dd, decoder, bs, None if lang_opt in (None, "auto") else lang_opt, a.on_bad_audio)
+    try:
+        dd = read_any(a.data)
+        model = load_any(a.model, device=a.device)
+        decoder = BatchedDecoder(model, DecoderConfig(**conf))
+        dec = decode_dir(dd, decoder, bs, None if lang_opt in (None, "auto") else lang_opt, a.on_bad_audio)
+    except (DataError, AudioError, WhisperFormatError) as e:
+        logger.error("%s", e)
+        return 1
     out = Path(a.out)
     with atomic_open(out / "text") as ft, atomic_open(out / "decode.jsonl") as fj:
         for utt, r in zip(dec.ids, dec.results):

@@ -169,24 +169,34 @@ def synthesize_shard(synth: Synthesizer, corpus: Path, out: Path, shard: int = 1
         raise ValueError(f"shard {shard}/{num_shards}: want 1 <= shard <= num_shards")
     jobs = synth.plan(list(read_corpus(corpus, shard, num_shards)), where=str(corpus))
     writer = ShardWriter(out, shard, num_shards)
-    todo = []
+    eligible = []
     for job in jobs:
-        wav_path = out / "wav" / f"{job.utt}.wav"
         if not job.phones or len(job.phones) > synth.config.max_phones:
             writer.skip(job, "no_phones" if not job.phones else "too_long")
-        elif wav_ok(wav_path):
-            writer.add(job, wav_path)
         else:
-            todo.append(job)
-    todo.sort(key=lambda j: len(j.phones))
+            eligible.append(job)
+    # Fixed batches over the whole shard (by length, then line), each with its own noise seed, so
+    # a resumed run redoes unfinished batches exactly as an uninterrupted run would have.
+    eligible.sort(key=lambda j: (len(j.phones), j.line))
     bs = synth.config.batch_size
-    with tqdm(total=len(todo), desc=f"synthesize {shard}/{num_shards}", unit="utt") as bar:
-        for i in range(0, len(todo), bs):
-            batch = todo[i: i + bs]
+    batches = [eligible[i: i + bs] for i in range(0, len(eligible), bs)]
+    todo, resumed = [], 0
+    for b, batch in enumerate(batches):
+        paths = [out / "wav" / f"{job.utt}.wav" for job in batch]
+        if all(wav_ok(p) for p in paths):
+            for job, path in zip(batch, paths):
+                writer.add(job, path)
+            resumed += len(batch)
+        else:
+            todo.append((b, batch))
+    with tqdm(total=sum(len(batch) for _, batch in todo), desc=f"synthesize {shard}/{num_shards}",
+              unit="utt") as bar:
+        for b, batch in todo:
+            torch.manual_seed(synth.config.seed * 1_000_003 + b)  # VITS noise: (seed, batch) only
             for job, wav in zip(batch, synth.speak(batch), strict=True):
                 _store(writer, job, wav, out, synth.fs)
             bar.update(len(batch))
-    stats = writer.finish(resumed=len(jobs) - len(todo) - len(writer.skipped))
+    stats = writer.finish(resumed=resumed)
     merge_if_complete(out, num_shards, synth.fs)
     return stats
 
