@@ -26,7 +26,7 @@ import json
 import logging
 import shutil
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -37,6 +37,7 @@ from tqdm import tqdm
 from twister_plugin.asr.filters import FilterConfig
 from twister_plugin.data import AudioError, DataDir, load_utt, probe_audio
 from twister_plugin.decode import BatchedDecoder, DecodeResult, DecoderConfig, length_sorted_batches
+from twister_plugin.utils.config import section
 from twister_plugin.utils.fileio import atomic_open, atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -76,19 +77,7 @@ class PseudoLabelConfig:
 
 
 def _section(cls: type, raw: object, where: str) -> object:
-    if raw is None:
-        return cls()
-    if not isinstance(raw, dict):
-        raise PseudoLabelError(f"{where}: want a mapping, got {type(raw).__name__}")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise PseudoLabelError(f"{where}: unknown option(s) {unknown}; known: {sorted(known)}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as e:
-        raise PseudoLabelError(f"{where}: {e}") from None
+    return section(cls, raw, where, PseudoLabelError, lists_as_tuples=True)
 
 
 def load_config(path: str | Path | None, **overrides: object) -> PseudoLabelConfig:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -23,8 +23,9 @@ from tqdm import tqdm
 
 from twister_plugin.data import AudioError, DataDir, Segment, load_audio, probe_audio, to_lhotse
 from twister_plugin.data.kaldi import is_pipe, write_kaldi_dir
-from twister_plugin.segment.merge import MergeConfig, MergeError, merge_regions
-from twister_plugin.segment.vad import SAMPLE_RATE, VadConfig, VadError, make_vad, speech_regions
+from twister_plugin.segment.merge import MergeConfig, merge_regions
+from twister_plugin.segment.vad import SAMPLE_RATE, VadConfig, make_vad, speech_regions
+from twister_plugin.utils.config import section
 from twister_plugin.utils.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -46,18 +47,7 @@ class SegmentConfig:
 
 
 def _section(cls: type, raw: object, where: str) -> object:
-    if raw is None:
-        return cls()
-    if not isinstance(raw, dict):
-        raise SegmentError(f"{where}: want a mapping, got {type(raw).__name__}")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise SegmentError(f"{where}: unknown option(s) {unknown}; known: {sorted(known)}")
-    try:
-        return cls(**raw)
-    except (TypeError, VadError, MergeError) as e:
-        raise SegmentError(f"{where}: {e}") from None
+    return section(cls, raw, where, SegmentError)
 
 
 def load_config(path: str | Path | None = None, **overrides: object) -> SegmentConfig:
