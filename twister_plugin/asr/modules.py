@@ -23,7 +23,7 @@ from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from espnet2.asr.specaug.specaug import SpecAug
 from whisper.model import AudioEncoder, ModelDimensions, TextDecoder
 
-from twister_plugin.asr.features import log_mel_batch, pad_or_trim_batch
+from twister_plugin.decode.features import batch_log_mel, pad_or_trim_batch
 from twister_plugin.asr.sizes import dims_for
 
 logger = logging.getLogger(__name__)
@@ -98,8 +98,8 @@ class TwisterWhisperEncoder(AbsEncoder):
     def forward(
         self, xs_pad: torch.Tensor, ilens: torch.Tensor, prev_states: torch.Tensor = None
     ) -> Tuple[torch.Tensor, torch.Tensor, None]:
-        audio = pad_or_trim_batch(xs_pad)  # (B, 480000)
-        mel = log_mel_batch(audio, self.dims.n_mels)  # (B, M, 3000)
+        audio = pad_or_trim_batch(xs_pad.float())  # (B, 480000)
+        mel = batch_log_mel(audio, self.dims.n_mels)  # (B, M, 3000)
         if self.specaug is not None and self.training:
             frames = torch.clamp(ilens // 160, max=mel.shape[-1])
             feats, _ = self.specaug(mel.transpose(1, 2), frames)  # (B, T, M)

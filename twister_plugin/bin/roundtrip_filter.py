@@ -20,7 +20,6 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-import jiwer
 import torch
 import yaml
 
@@ -29,20 +28,20 @@ from twister_plugin.asr.inference import load_any
 from twister_plugin.data.kaldi import read_kaldi_dir, write_kaldi_dir
 from twister_plugin.decode import BatchedDecoder, DecoderConfig
 from twister_plugin.scoring.metrics import get_metric
+from twister_plugin.scoring.score import UttScore, score
 from twister_plugin.utils.fileio import atomic_open, atomic_write_text
 from twister_plugin.utils.log import log_config, setup_logging
 
 logger = logging.getLogger("roundtrip_filter")
 
 
-def judge(ref: str, hyp: str, dur: float, a: argparse.Namespace) -> tuple[float, list[str]]:
-    metric = get_metric("mer")
-    r, h = metric.tokens(ref), metric.tokens(hyp)
-    err = 100.0 * jiwer.wer(" ".join(r), " ".join(h)) if r else (0.0 if not h else 100.0)
+def judge(u: UttScore, dur: float, a: argparse.Namespace) -> tuple[float, list[str]]:
+    """Round-trip error (percent; 100 for words spoken over an empty text) and rejection reasons."""
+    err = 100.0 if u.rate == float("inf") else u.rate
     reasons = []
     if err > a.max_err:
         reasons.append("roundtrip_err")
-    rate = len(r) / max(dur, 1e-3)
+    rate = u.n_ref / max(dur, 1e-3)
     if not a.min_rate <= rate <= a.max_rate:
         reasons.append("duration")
     return err, reasons
@@ -65,16 +64,18 @@ def main(argv=None) -> int:
     dd = read_kaldi_dir(a.synth)
     decoder = BatchedDecoder(load_any(a.model, device=a.device), DecoderConfig(**conf.get("decode", {})))
     dec = decode_dir(dd, decoder, conf.get("batch_size", 16))
+    hyps = {utt: res.text for utt, res in zip(dec.ids, dec.results)}
+    scored, _ = score({u: dd.text[u] for u in dec.ids}, hyps, get_metric("mer"))  # sorted by id
     out, kept, per_spk = Path(a.out), [], defaultdict(lambda: {"total": 0, "kept": 0})
     with atomic_open(out / "scores.jsonl") as f:
-        for utt, res in zip(dec.ids, dec.results):
-            dur = (dd.utt2dur or {}).get(utt) or 0.0
-            err, reasons = judge(dd.text[utt], res.text, dur, a)
+        for u in scored:
+            utt, dur = u.utt_id, (dd.utt2dur or {}).get(u.utt_id) or 0.0
+            err, reasons = judge(u, dur, a)
             spk = dd.utt2spk[utt]
             per_spk[spk]["total"] += 1
             per_spk[spk]["kept"] += not reasons
             kept += [utt] if not reasons else []
-            f.write(json.dumps(dict(utt_id=utt, speaker=spk, text=dd.text[utt], hyp=res.text, cer=round(err, 2),
+            f.write(json.dumps(dict(utt_id=utt, speaker=spk, text=dd.text[utt], hyp=hyps[utt], cer=round(err, 2),
                                     duration=dur, kept=not reasons, reasons=reasons), ensure_ascii=False) + "\n")
     report = dict(total=len(dd.utt_ids), decoded=len(dec.ids), bad_audio=len(dec.bad), kept=len(kept),
                   max_cer=a.max_err, per_speaker=dict(per_spk))

@@ -36,6 +36,13 @@ def pad_batch(waves: Sequence[np.ndarray | torch.Tensor],
     return out.to(device)
 
 
+def pad_or_trim_batch(audio: torch.Tensor, length: int = N_SAMPLES) -> torch.Tensor:
+    """``[B, S]`` -> ``[B, length]``, zero-padded or cut at the end (training batches)."""
+    if audio.shape[-1] >= length:
+        return audio[..., :length]
+    return torch.nn.functional.pad(audio, (0, length - audio.shape[-1]))
+
+
 def batch_log_mel(audio: torch.Tensor, n_mels: int) -> torch.Tensor:
     """Log-mel of ``audio [B, S]`` as ``[B, M, S // HOP_LENGTH]``, normalised per utterance."""
     window = torch.hann_window(N_FFT, device=audio.device)
