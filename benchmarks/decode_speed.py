@@ -99,7 +99,7 @@ def main() -> None:
     p.add_argument("--language", default="zh")
     p.add_argument("--limit", type=int, default=0, help="first N utterances (0: all)")
     p.add_argument("--limit_a", type=int, default=100, help="utterances for the slow per-utt system (a)")
-    p.add_argument("--systems", default="a,b,c,d")  # a: per-utt transcribe, b: whisper.decode, c: HF, d: ours
+    p.add_argument("--systems", default="a,b,c,d")  # a: per-utt transcribe, b: whisper.decode, c: HF, d: ours, d8: ours int8 (CPU), e/e32: faster-whisper
     p.add_argument("--bs_b", type=int, default=128)
     p.add_argument("--bs_c", type=int, default=256)
     p.add_argument("--bs_d", default="256")
@@ -150,10 +150,11 @@ def main() -> None:
             ctype = "float32" if s == "e32" else "int8"
             fw = WhisperModel(a.ct2_dir, device="cuda" if half else "cpu", compute_type=ctype, cpu_threads=a.threads)
             row, h = run(f"e_faster_whisper_{ctype}", sys_faster_whisper, fw, waves, a.language, a.device, 1, refs, ids, sum(secs))
-        elif s == "d":
+        elif s in ("d", "d8"):  # d8: ours with the int8 (dynamic quantised) encoder, CPU only
+            dtype = "int8" if s == "d8" else a.dtype_d if half else "float32"
             for bs in [int(x) for x in a.bs_d.split(",")]:
-                dec = BatchedDecoder(m32, DecoderConfig(dtype=a.dtype_d if half else "float32"))
-                row, h = run(f"d_ours_bs{bs}", sys_ours, dec, waves, a.language, a.device, bs, refs, ids, sum(secs))
+                dec = BatchedDecoder(m32, DecoderConfig(dtype=dtype))
+                row, h = run(f"d_ours_{dtype}_bs{bs}", sys_ours, dec, waves, a.language, a.device, bs, refs, ids, sum(secs))
                 rows.append(row)
                 hyps[row["system"]] = h
             continue

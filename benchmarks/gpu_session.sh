@@ -5,7 +5,7 @@
 # Usage (on the GPU machine, repo root):  bash benchmarks/gpu_session.sh setup|weights|decode|loss|zeroshot|pseudo ...
 # Data: .carry/data/zh/<set>/manifest.tsv (copied from ../shared/data; never committed).
 set -uo pipefail
-export PYTHONPATH=$HOME/site:$PWD PYTHONUNBUFFERED=1
+export PYTHONPATH=$HOME/site:$PWD PYTHONUNBUFFERED=1 PATH=$HOME/bin:$PATH
 OUT=${OUT:-/tmp/out}
 DATA=${DATA:-$HOME/data}
 W=$HOME/whisper/base.pt
@@ -14,10 +14,16 @@ for step in "$@"; do
   case $step in
     setup)   python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target "$HOME/site" .whl/*.whl
              mkdir -p "$DATA" && cp -r .carry/data/* "$DATA"/
-             python3 -c "import whisper, espnet2.tasks.asr, lhotse, jiwer, soundfile; print('imports ok')" ;;
+             mkdir -p "$HOME/bin" && ln -sf "$(command -v python3)" "$HOME/bin/python"  # recipes call python
+             python3 -c "import whisper, espnet2.tasks.asr, espnet2.tasks.tts, espnet2.tasks.gan_tts, lhotse, jiwer, soundfile, sentencepiece; print('imports ok')"
+             nvidia-smi -L ;;
     part*)   mkdir -p "$HOME/parts" && cp .carry/p*/* "$HOME/parts/" && ls -la "$HOME/parts" ;;
     weights) mkdir -p "$HOME/whisper" && cat "$HOME"/parts/base.pt.parta? > "$W"
-             echo "$(cat "$HOME"/parts/base.sha256)  $W" | sha256sum -c ;;
+             echo "$(cat "$HOME"/parts/base.sha256)  $W" | sha256sum -c
+             mkdir -p "$DATA/text" tools/whisper && cp "$HOME"/parts/zh_news_open.txt "$HOME"/parts/SOURCE "$DATA/text/"
+             cp "$W" tools/whisper/base.pt ;;  # where the recipe (run.sh stage 2) looks for it
+    profile) python3 benchmarks/profile_decode.py --manifest "$DATA/zh/aishell_sample_S0150/manifest.tsv" \
+                 --model "$W" --device cuda --bs 512 --out "$OUT/profile_decode.json" 2>&1 | grep -v Warning | head -90 ;;
     decode)  python3 benchmarks/decode_speed.py --manifest "$DATA/zh/aishell_sample_S0150/manifest.tsv" \
                  --model "$W" --device cuda --limit_a 100 --bs_d 128,256,512 --out "$OUT/bench_decode.json" \
                  --hyp_dir "$OUT/hyp" 2>&1 | grep -v Warning ;;

@@ -7,7 +7,8 @@ stops instead).
 Usage:
     python -m twister_plugin.bin.asr_inference --data data/test --model exp/round1/asr \
         --out exp/round1/eval/round1/test [--config conf/decode.yaml] [--device cuda] \
-        [--batch_size 64] [--language zh|auto]
+        [--batch_size 64] [--language zh|auto] [--set lm_weight=0.2 --set beam_size=5]
+Also writes ``timing.json`` (wall seconds of decoding, audio seconds, x real time).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -26,7 +28,7 @@ from twister_plugin.data.audio import AudioError
 from twister_plugin.data.kaldi import DataError, read_kaldi_dir
 from twister_plugin.data.manifest import read_manifest
 from twister_plugin.decode import BatchedDecoder, DecoderConfig
-from twister_plugin.utils.fileio import atomic_open
+from twister_plugin.utils.fileio import atomic_open, atomic_write_text
 from twister_plugin.utils.log import log_config, setup_logging
 from twister_plugin.whisper import WhisperFormatError
 
@@ -49,21 +51,43 @@ def main(argv=None) -> int:
     p.add_argument("--batch_size", type=int)
     p.add_argument("--language", help="force zh, en, ...; default (or auto): utt2lang where given, else detect")
     p.add_argument("--on_bad_audio", choices=["skip", "error"], default="skip")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a decoder config field (YAML value), e.g. lm_weight=0.2")
     a = p.parse_args(argv)
     conf = yaml.safe_load(Path(a.config).read_text(encoding="utf-8")) if a.config else {}
     bs = a.batch_size or conf.pop("batch_size", 16)
     lang_opt = a.language or conf.pop("language", None)
     conf.pop("batch_size", None), conf.pop("language", None)
+    for item in a.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            p.error(f"--set {item!r}: want KEY=VALUE")
+        conf[key.strip()] = yaml.safe_load(value)
+    try:
+        dconf = DecoderConfig(**conf)
+    except (TypeError, ValueError) as e:  # an unknown or bad config / --set key
+        p.error(f"decoder config {a.config or ''}: {e}")
     log_config(logger, "asr_inference", dict(vars(a), decoder=conf, batch_size=bs))
     try:
         dd = read_any(a.data)
         model = load_any(a.model, device=a.device)
-        decoder = BatchedDecoder(model, DecoderConfig(**conf))
+        decoder = BatchedDecoder(model, dconf)
+        if a.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
         dec = decode_dir(dd, decoder, bs, None if lang_opt in (None, "auto") else lang_opt, a.on_bad_audio)
     except (DataError, AudioError, WhisperFormatError) as e:
         logger.error("%s", e)
         return 1
+    if a.device.startswith("cuda"):
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - t0
     out = Path(a.out)
+    audio_s = sum(dd.utt2dur.get(u, 0.0) for u in dec.ids) if dd.utt2dur else None
+    atomic_write_text(out / "timing.json", json.dumps(dict(
+        utts=len(dec.ids), wall_s=round(wall, 3), audio_s=audio_s,
+        x_real_time=round(audio_s / wall, 1) if audio_s else None, batch_size=bs,
+        device=torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu")) + "\n")
     with atomic_open(out / "text") as ft, atomic_open(out / "decode.jsonl") as fj:
         for utt, r in zip(dec.ids, dec.results):
             ft.write(f"{utt} {r.text}\n")

@@ -5,12 +5,15 @@ normalisation) removed, so synthesis never speaks an evaluation sentence.
 Usage:
     python -m twister_plugin.bin.prepare_text --text corpus.txt --exclude data/test/text \
         [--exclude data/dev/text] --out data/text/corpus.txt [--max_lines 100000]
+    python -m twister_plugin.bin.prepare_text --text data/text/corpus.txt --sample 4000 --seed 1 \
+        --out exp/round1/synth/corpus.txt      # a seeded random subset (kept in corpus order)
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import random
 import sys
 from pathlib import Path
 
@@ -29,7 +32,9 @@ def main(argv=None) -> int:
     p.add_argument("--text", required=True)
     p.add_argument("--exclude", action="append", default=[], help="Kaldi text of a test set")
     p.add_argument("--out", required=True)
-    p.add_argument("--max_lines", type=int, default=0)
+    p.add_argument("--max_lines", type=int, default=0, help="keep the first N usable lines (0: all)")
+    p.add_argument("--sample", type=int, default=0, help="keep a random N of the usable lines (0: all)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of --sample")
     a = p.parse_args(argv)
     log_config(logger, "prepare_text", a)
     norm = lambda s: "".join(get_metric("mer").tokens(s))  # noqa: E731
@@ -51,6 +56,9 @@ def main(argv=None) -> int:
             break
     if not kept:
         raise SystemExit(f"{a.text}: no usable sentence")
+    if 0 < a.sample < len(kept):
+        pick = sorted(random.Random(a.seed).sample(range(len(kept)), a.sample))
+        kept = [kept[i] for i in pick]
     with atomic_open(a.out) as f:
         f.write("\n".join(kept) + "\n")
     atomic_write_text(Path(a.out).with_suffix(".report.json"),

@@ -32,6 +32,7 @@ from twister_plugin.decode.beam import BeamSearch
 from twister_plugin.decode.features import waves_to_mel
 from twister_plugin.decode.kv_cache import CrossAttentionCache, SelfAttentionCache
 from twister_plugin.decode.prompt import PromptBuilder, SotStatistics
+from twister_plugin.decode.quant import quantize_encoder
 from twister_plugin.decode.search import Greedy, Hyps, Hypothesis, SearchStrategy
 from twister_plugin.decode.text_decoder import CachedTextDecoder
 from twister_plugin.lm.fusion import ShallowFusion, load_lm
@@ -51,7 +52,7 @@ class DecoderConfig:
     suppress_tokens: str = "-1"  # comma-separated ids; -1 adds Whisper's non-speech symbols
     suppress_blank: bool = True  # forbid a blank or EOT as the first sampled token
     suppress_timestamps: bool = True  # forbid timestamp tokens (whisper.decode does not)
-    dtype: str = "auto"  # float32 | float16 | bfloat16; auto: float16 on CUDA, float32 on CPU
+    dtype: str = "auto"  # float32 | float16 | bfloat16 | int8 (CPU: int8 encoder linears); auto: float16 on CUDA, float32 on CPU
     detect_among: tuple[str, ...] | None = None  # languages detection may pick; None = all
     lm_path: str | None = None  # LM exp dir (twister_plugin.bin.lm_train) for shallow fusion
     lm_weight: float = 0.0  # fused score = log p_whisper + lm_weight * log p_lm (0: LM unused)
@@ -64,8 +65,8 @@ class DecoderConfig:
             object.__setattr__(self, "detect_among", tuple(self.detect_among))
         if self.search not in SEARCHES:
             raise ValueError(f"search must be one of {sorted(SEARCHES)}, got {self.search!r}")
-        if self.dtype != "auto" and self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be auto or one of {sorted(DTYPES)}, got {self.dtype!r}")
+        if self.dtype not in ("auto", "int8") and self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be auto, int8 or one of {sorted(DTYPES)}, got {self.dtype!r}")
         if self.beam_size < 1 or self.patience < 1.0:
             raise ValueError(f"beam_size must be >= 1 and patience >= 1.0, got "
                              f"{self.beam_size} and {self.patience}")
@@ -106,8 +107,13 @@ SEARCHES = {"greedy": _greedy, "beam": _beam}
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    """Compute dtype of the decoder (``int8`` quantises the encoder only: float32 elsewhere)."""
     if name == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
+    if name == "int8":
+        if device.type != "cpu":
+            raise ValueError(f"dtype int8 (dynamic quantisation) runs on the CPU only, not {device}")
+        return torch.float32
     return DTYPES[name]
 
 
@@ -127,6 +133,7 @@ class BatchedDecoder:
         self.config = config
         self.device = model.device
         self.dtype = resolve_dtype(config.dtype, self.device)
+        self.encoder = quantize_encoder(model.encoder) if config.dtype == "int8" else model.encoder
         self.tokenizer: Tokenizer = get_tokenizer(
             model.is_multilingual, num_languages=model.num_languages, task="transcribe")
         if self.tokenizer.encoding.n_vocab != model.dims.n_vocab:
@@ -175,7 +182,7 @@ class BatchedDecoder:
         languages = list(languages) if languages is not None else [None] * n_audio
         if len(languages) != n_audio:
             raise ValueError(f"{len(languages)} languages for {n_audio} utterances")
-        features = self.model.encoder(mel.to(self.device, self.dtype))  # [B, Ta, S]
+        features = self.encoder(mel.to(self.device, self.dtype))  # [B, Ta, S]
         cross = self.text_decoder.cross_cache(features)
         search = self.new_search()
         cache = self.text_decoder.new_cache(n_audio * search.group_size,

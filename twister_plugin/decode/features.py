@@ -22,8 +22,12 @@ logger = logging.getLogger(__name__)
 
 def pad_batch(waves: Sequence[np.ndarray | torch.Tensor],
               device: torch.device | str) -> torch.Tensor:
-    """Stack mono 16-kHz waveforms into a zero-padded ``[B, N_SAMPLES]`` float32 tensor."""
-    out = torch.zeros(len(waves), N_SAMPLES, dtype=torch.float32)  # filled on the CPU, one copy
+    """Stack mono 16-kHz waveforms into a zero-padded ``[B, N_SAMPLES]`` float32 tensor on ``device``.
+
+    Only the real samples cross to the device (one concatenated copy); the padding is made there,
+    so a batch of 5-s clips moves a sixth of the bytes a padded CPU batch would.
+    """
+    pieces = []
     for i, w in enumerate(waves):
         w = torch.as_tensor(w, dtype=torch.float32)
         if w.ndim != 1:
@@ -32,8 +36,14 @@ def pad_batch(waves: Sequence[np.ndarray | torch.Tensor],
             logger.warning("waveform %d is %.1f s long; only the first %d s are decoded",
                            i, w.shape[0] / SAMPLE_RATE, N_SAMPLES // SAMPLE_RATE)
             w = w[:N_SAMPLES]
-        out[i, : w.shape[0]] = w
-    return out.to(device)
+        pieces.append(w)
+    flat = torch.cat(pieces).to(device) if pieces else torch.zeros(0, device=device)  # [sum S_i]
+    out = torch.zeros(len(pieces), N_SAMPLES, dtype=torch.float32, device=device)
+    start = 0
+    for i, w in enumerate(pieces):
+        out[i, : w.shape[0]] = flat[start : start + w.shape[0]]
+        start += w.shape[0]
+    return out
 
 
 def pad_or_trim_batch(audio: torch.Tensor, length: int = N_SAMPLES) -> torch.Tensor:

@@ -12,6 +12,9 @@
 #   7 ASR data       pseudo/data : synth/data by ${real_ratio}  -> exp/round<k>/asr_data/{train,valid}
 #   8 fine-tuning    asr_data + model of round k-1             -> exp/round<k>/asr/
 #   9 scoring        test sets, zero-shot and round k          -> exp/round<k>/decode_*/score, RESULTS.md
+#  10 LM peer        (optional, --stop_stage 10) a Whisper-token LM on data/text/corpus.txt, its
+#                    fusion weight chosen on ${lm_dev_set}, then zero-shot and every round decoded
+#                    with beam search without / with the LM  -> exp/lm/, exp/lm_fusion/, RESULTS.md
 # Every stage writes a .done marker last and is skipped when it exists; sharded stages keep
 # finished shards, so a rerun after a crash resumes where it stopped.
 #
@@ -33,6 +36,14 @@ asr_conf=conf/asr/finetune_tiny.yaml
 decode_conf=conf/decode.yaml
 real_ratio=0.5                   # share of real pseudo-labelled utterances in the ASR training mix
 mix_opts=""                      # extra options for the mixing stage (concatenation, perturbation)
+lm_conf=conf/lm/tiny.yaml         # stage 10: LM trained on the synthesis text corpus
+decode_lm_conf=conf/decode_lm.yaml # stage 10: beam search + shallow fusion (lm_path set here)
+lm_weights="0.1 0.2 0.3 0.5"     # stage 10: fusion weights tried on lm_dev_set
+lm_dev_set=""                    # stage 10: test set that picks the weight (default: the first)
+tts_retrain=true                 # false: rounds > 1 reuse round 1's TTS (stages 4-5 skipped)
+synth_sentences=0                # sentences of the corpus spoken per round (seeded sample; 0: all)
+tts_opts=""                      # extra options for tts_train (e.g. --max_minutes 15)
+synth_opts=""                    # extra options for synthesize (e.g. --batch_size 64)
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -49,7 +60,14 @@ done
 . ./cmd.sh
 log() { echo "$(date '+%F %T') [run.sh stage ${cur:-0}] $*"; }
 trap 'log "FAILED (exit $?): see the messages and job logs above"' ERR
-want() { cur=$1; [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+want() { cur=$1; t_stage=$SECONDS; [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+# finish DIR: mark a stage's output done and log its wall time to exp/stage_times.tsv
+finish() {
+  touch "$1/.done"
+  mkdir -p exp
+  printf '%s\t%s\t%s\t%s\n' "$(date '+%F %T')" "$cur" "$1" "$((SECONDS - t_stage))" >> exp/stage_times.tsv
+  log "$1 done in $((SECONDS - t_stage)) s"
+}
 done_or() { [ -f "$1/.done" ] && { log "skip: $1 is done"; return 0; }; return 1; }
 ckpt=$whisper_dir/$whisper.pt
 
@@ -57,7 +75,7 @@ if want 1 && ! done_or data; then
   log "data prep -> data/"
   local/prepare_data.sh --unlabeled_dir "$unlabeled_dir" --unlabeled_manifest "$unlabeled_manifest" \
       --text "$text" --test_sets "$test_sets" data
-  touch data/.done
+  finish data
 fi
 
 if want 2 && [ ! -s "$ckpt" ]; then
@@ -76,40 +94,51 @@ for k in $(seq 1 "$rounds"); do
         --shard JOB/"$nj" --device "$device"
     python -m twister_plugin.bin.pseudo_label --data data/unlabeled --config "$pseudo_conf" \
         --out "$r/pseudo" --merge --num-shards "$nj"
-    touch "$r/pseudo/.done"
+    finish "$r/pseudo"
   fi
-  if want 4 && ! done_or "$r/tts_dump"; then
+  if [ "$k" -gt 1 ] && [ "$tts_retrain" = false ] && [ ! -e "$r/tts" ]; then
+    log "round $k: reusing exp/round1/tts (tts_retrain=false)"
+    ln -s ../round1/tts "$r/tts"
+  fi
+  if want 4 && [ -f "$r/tts/.done" ] && [ -L "$r/tts" ]; then
+    :  # a reused TTS needs no data prep
+  elif want 4 && ! done_or "$r/tts_dump"; then
     log "round $k: TTS data prep"
     python -m twister_plugin.bin.tts_prepare --data "$r/pseudo/data" --out "$r/tts_dump" --whisper "$ckpt"
-    touch "$r/tts_dump/.done"
+    finish "$r/tts_dump"
   fi
   if want 5 && ! done_or "$r/tts"; then
     log "round $k: TTS training ($tts_conf)"
     $train_cmd "$r/tts/log/train.log" python -m twister_plugin.bin.tts_train --config "$tts_conf" \
-        --dump "$r/tts_dump" --output_dir "$r/tts" --device "$device"
-    touch "$r/tts/.done"
+        --dump "$r/tts_dump" --output_dir "$r/tts" --device "$device" $tts_opts
+    finish "$r/tts"
   fi
   if want 6 && ! done_or "$r/synth"; then
-    log "round $k: synthesis of data/text/corpus.txt + round-trip filter"
+    log "round $k: synthesis of data/text/corpus.txt ($synth_sentences sentences; 0 = all) + round-trip filter"
+    python -m twister_plugin.bin.prepare_text --text data/text/corpus.txt --sample "$synth_sentences" \
+        --seed "$k" --out "$r/synth/corpus.txt"
+    # shellcheck disable=SC2086
     $decode_cmd JOB=1:"$nj" "$r/synth/log/synth.JOB.log" python -m twister_plugin.bin.synthesize \
-        --model_dir "$r/tts" --text data/text/corpus.txt --out "$r/synth/raw" --shard JOB/"$nj" --device "$device"
+        --model_dir "$r/tts" --text "$r/synth/corpus.txt" --out "$r/synth/raw" --shard JOB/"$nj" \
+        --device "$device" $synth_opts
     python -m twister_plugin.bin.roundtrip_filter --synth "$r/synth/raw" --model "$prev_model" \
         --config "$pseudo_conf" --out "$r/synth" --device "$device"
-    touch "$r/synth/.done"
+    finish "$r/synth"
   fi
   if want 7 && ! done_or "$r/asr_data"; then
     log "round $k: ASR training data (real ratio $real_ratio)"
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086,SC2046
     python -m twister_plugin.bin.mix_data --real "$r/pseudo/data" --synth "$r/synth/data" \
-        --real_ratio "$real_ratio" --out "$r/asr_data" $mix_opts
-    touch "$r/asr_data/.done"
+        --real_ratio "$real_ratio" --out "$r/asr_data" \
+        $([ -f conf/mix.yaml ] && echo --config conf/mix.yaml) $mix_opts
+    finish "$r/asr_data"
   fi
   if want 8 && ! done_or "$r/asr"; then
     log "round $k: fine-tuning Whisper ($asr_conf)"
     $train_cmd "$r/asr/log/train.log" python -m twister_plugin.bin.asr_train --config "$asr_conf" \
         --init "$prev_model" --train_data "$r/asr_data/train" --valid_data "$r/asr_data/valid" \
         --output_dir "$r/asr" --ngpu "$([ "$device" = cuda ] && echo 1 || echo 0)"
-    touch "$r/asr/.done"
+    finish "$r/asr"
   fi
   if want 9 && ! done_or "$r/eval"; then
     log "round $k: decoding and scoring test sets"
@@ -127,8 +156,60 @@ for k in $(seq 1 "$rounds"); do
     done
     python -m twister_plugin.bin.score --results exp --write RESULTS.md
     python -m twister_plugin.bin.report --exp exp --out exp/report
-    touch "$r/eval/.done"
+    finish "$r/eval"
   fi
   prev_model=$r/asr
 done
+if want 10 && ! done_or exp/lm; then
+  log "LM on data/text/corpus.txt ($lm_conf)"
+  mkdir -p exp/lm/text
+  # every 50th line held out for the LM's early stopping (every 2nd in a corpus under 100 lines)
+  every=$(awk 'END { print (NR < 100 ? 2 : 50) }' data/text/corpus.txt)
+  awk -v e="$every" 'NR % e == 0' data/text/corpus.txt > exp/lm/text/valid.txt
+  awk -v e="$every" 'NR % e != 0' data/text/corpus.txt > exp/lm/text/train.txt
+  $train_cmd exp/lm/log/train.log python -m twister_plugin.bin.lm_train --config "$lm_conf" \
+      --train_text exp/lm/text/train.txt --valid_text exp/lm/text/valid.txt --output_dir exp/lm \
+      --ngpu "$([ "$device" = cuda ] && echo 1 || echo 0)"
+  finish exp/lm
+fi
+if want 10 && ! done_or exp/lm_fusion; then
+  dev=${lm_dev_set:-$(head -n 1 data/test_sets)}
+  grep -qx "$dev" data/test_sets || { log "lm_dev_set $dev is not a test set"; exit 2; }
+  fuse() {  # model_name model lm_weight set
+    local out=exp/lm_fusion/$1_lm$3/$4
+    [ -f "$out/.done" ] && return 0
+    python -m twister_plugin.bin.asr_inference --data "data/$4" --model "$2" --config "$decode_lm_conf" \
+        --set lm_path=exp/lm --set lm_weight="$3" --out "$out" --device "$device"
+    python -m twister_plugin.bin.score --ref "data/$4/text" --hyp "$out/text" \
+        --utt2lang "data/$4/utt2lang" --out "$out/score"
+    touch "$out/.done"
+  }
+  log "LM fusion weight from {0 $lm_weights} on $dev (zero-shot model)"
+  best=0; best_err=
+  for w in 0 $lm_weights; do
+    fuse zeroshot "$ckpt" "$w" "$dev"
+    err=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['rate'])" \
+        "exp/lm_fusion/zeroshot_lm$w/$dev/score/summary.json")
+    log "  lm_weight $w: $err %"
+    if [ -z "$best_err" ] || python -c "import sys; sys.exit(not float(sys.argv[1]) < float(sys.argv[2]))" "$err" "$best_err"; then
+      best=$w; best_err=$err
+    fi
+  done
+  log "lm_weight $best chosen on $dev; decoding every test set with it and without the LM"
+  echo "$best" > exp/lm_fusion/lm_weight
+  models="zeroshot:$ckpt"
+  missing=""
+  for k in $(seq 1 "$rounds"); do
+    if [ -f "exp/round$k/asr/.done" ]; then models="$models round$k:exp/round$k/asr"; else missing="$missing $k"; fi
+  done
+  for t in $(cat data/test_sets); do
+    for m in $models; do
+      fuse "${m%%:*}" "${m#*:}" 0 "$t"
+      fuse "${m%%:*}" "${m#*:}" "$best" "$t"
+    done
+  done
+  python -m twister_plugin.bin.score --results exp --write RESULTS.md
+  if [ -z "$missing" ]; then finish exp/lm_fusion
+  else log "rounds$missing not fine-tuned yet: rerun stage 10 after them to decode them with the LM"; fi
+fi
 cur=done; log "finished stages $stage-$stop_stage, rounds 1-$rounds"
