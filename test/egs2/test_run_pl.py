@@ -1,5 +1,6 @@
 """utils/run.pl: parallel jobs, Kaldi-style logs, failures named, no shell injection."""
 
+import os
 import re
 import signal
 import subprocess
@@ -139,3 +140,74 @@ def _gone(pid: int, wait_s: float = 5.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+# --gpu: each job sees its own GPUs through CUDA_VISIBLE_DEVICES (fake GPU lists on CPU).
+
+def _gpu_env(tmp_path: Path, **env: str) -> dict:
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("TWISTER_GPU_IDS", "CUDA_VISIBLE_DEVICES")}
+    base["PATH"] = f"{tmp_path / 'bin'}:{base['PATH']}"  # a fake nvidia-smi may live there
+    return {**base, **env}
+
+
+def _fake_nvidia_smi(tmp_path: Path, n: int) -> None:
+    smi = tmp_path / "bin" / "nvidia-smi"
+    smi.parent.mkdir(exist_ok=True)
+    lines = "".join(f"echo 'GPU {i}: NVIDIA H100 80GB HBM3 (UUID: GPU-{i:08d})'\n" for i in range(n))
+    smi.write_text(f"#!/bin/bash\n[ \"$1\" = -L ] || exit 9\n{lines}")
+    smi.chmod(0o755)
+
+
+def _job_gpus(tmp_path: Path, env: dict, *opts: str, jobs: int = 4) -> list[str]:
+    r = subprocess.run([str(RUN_PL), *opts, f"JOB=1:{jobs}", "log/g.JOB.log", "bash", "-c",
+                        'echo "cvd=${CUDA_VISIBLE_DEVICES-unset}"'],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    out = []
+    for j in range(1, jobs + 1):
+        text = (tmp_path / f"log/g.{j}.log").read_text()
+        out.append(next(x[4:] for x in text.splitlines() if x.startswith("cvd=")))
+        if out[-1] not in ("unset", ""):
+            assert f"# CUDA_VISIBLE_DEVICES={out[-1]}\n" in text  # the log says which GPU
+    return out
+
+
+def test_gpu_jobs_round_robin_over_twister_gpu_ids(tmp_path):
+    env = _gpu_env(tmp_path, TWISTER_GPU_IDS="0,1")
+    assert _job_gpus(tmp_path, env, "--gpu", "1", jobs=5) == ["0", "1", "0", "1", "0"]
+
+
+def test_gpu_two_per_job_and_visible_devices_subset(tmp_path):
+    env = _gpu_env(tmp_path, CUDA_VISIBLE_DEVICES="4,5,6,7")
+    assert _job_gpus(tmp_path, env, "--gpu", "2", jobs=3) == ["4,5", "6,7", "4,5"]
+    env = _gpu_env(tmp_path, CUDA_VISIBLE_DEVICES="3,5", TWISTER_GPU_IDS="1")  # ours wins
+    assert _job_gpus(tmp_path, env, "--gpu=1", jobs=2) == ["1", "1"]
+
+
+def test_gpu_ids_from_nvidia_smi(tmp_path):
+    _fake_nvidia_smi(tmp_path, 3)
+    assert _job_gpus(tmp_path, _gpu_env(tmp_path), "--gpu", "1") == ["0", "1", "2", "0"]
+
+
+def test_gpu_is_a_no_op_without_gpus_or_without_the_option(tmp_path):
+    env = _gpu_env(tmp_path)  # no list, no nvidia-smi on this CPU machine (or a fake one failing)
+    _fake_nvidia_smi(tmp_path, 0)
+    assert _job_gpus(tmp_path, env, "--gpu", "1", jobs=2) == ["unset", "unset"]
+    assert _job_gpus(tmp_path, _gpu_env(tmp_path, CUDA_VISIBLE_DEVICES=""), "--gpu", "1",
+                     jobs=2) == ["", ""]  # GPUs deliberately hidden stay hidden
+    env = _gpu_env(tmp_path, TWISTER_GPU_IDS="0,1")
+    assert _job_gpus(tmp_path, env, jobs=2) == ["unset", "unset"]  # --gpu 0: untouched
+
+
+@pytest.mark.parametrize("env, opts, message", [
+    ({"TWISTER_GPU_IDS": "0;rm -rf x"}, ["--gpu", "1"], "TWISTER_GPU_IDS='0;rm -rf x': want a comma"),
+    ({"TWISTER_GPU_IDS": "0,,1"}, ["--gpu", "1"], "want a comma-separated list"),
+    ({"TWISTER_GPU_IDS": "0,1"}, ["--gpu", "3"], "--gpu 3 but only 2 GPU(s): 0 1"),
+    ({"TWISTER_GPU_IDS": "0"}, ["--gpu", "x"], "bad value 'x' for --gpu"),
+])
+def test_bad_gpu_settings_are_refused(tmp_path, env, opts, message):
+    r = subprocess.run([str(RUN_PL), *opts, "JOB=1:2", "log/g.JOB.log", "true"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60, env=_gpu_env(tmp_path, **env))
+    assert r.returncode == 1 and message in r.stderr
+    assert not (tmp_path / "log").exists()

@@ -9,7 +9,12 @@
 # Options (each takes a value; `--name value` or `--name=value`):
 #   --max-jobs-run N   run at most N jobs at once (default: nproc)
 #   --num_threads N    threads per job, written to the log's Accounting line (default 1)
-#   --mem 4G, --gpu N, --time T, --config FILE
+#   --gpu N            N > 0: job J sees its own N GPUs through CUDA_VISIBLE_DEVICES, round
+#                      robin: with G GPUs and N = 1, job J gets GPU (J-1) % G. The GPUs are
+#                      TWISTER_GPU_IDS (comma list, e.g. 0,1), else an already set
+#                      CUDA_VISIBLE_DEVICES, else `nvidia-smi -L`; none found (CPU machine):
+#                      nothing is set. Jobs beyond G/N share GPUs; bound them with --max-jobs-run.
+#   --mem 4G, --time T, --config FILE
 #                      accepted so cmd.sh can switch to slurm.pl; ignored here
 # Each job writes its log: a header (the command, the start time), the command's stdout and
 # stderr, then "# Accounting: time=S threads=T" and "# Ended (code C) at DATE, elapsed time
@@ -31,7 +36,8 @@ $SIG{__DIE__} = sub { print STDERR $_[0]; exit 1 };   # errors exit 1, not errno
 my $USAGE = <<'END';
 Usage: utils/run.pl [options] [JOB=1:N] log/x.JOB.log cmd [args...]
   --max-jobs-run N (default nproc)  --num_threads N (default 1)
-  --mem, --gpu, --time, --config: accepted for slurm.pl compatibility, ignored
+  --gpu N (default 0): N GPUs a job, from TWISTER_GPU_IDS / CUDA_VISIBLE_DEVICES / nvidia-smi -L
+  --mem, --time, --config: accepted for slurm.pl compatibility, ignored
 END
 
 sub nproc {   # CPUs we may use (nproc itself would follow OMP_NUM_THREADS, set by path.sh)
@@ -46,6 +52,34 @@ my $args = parse_args($prog, $USAGE,
     config => '' }, @ARGV);
 my $o = $args->{opts};
 
+# The GPU ids jobs are spread over: TWISTER_GPU_IDS, else CUDA_VISIBLE_DEVICES, else the GPUs
+# `nvidia-smi -L` lists; () on a machine without GPUs.
+sub gpu_ids {
+  for my $var (qw(TWISTER_GPU_IDS CUDA_VISIBLE_DEVICES)) {
+    next unless defined $ENV{$var};
+    my $v = $ENV{$var};
+    return () if $v eq '' && $var eq 'CUDA_VISIBLE_DEVICES';   # GPUs deliberately hidden
+    die "$prog: $var='$v': want a comma-separated list of GPU ids, e.g. 0,1\n"
+      unless $v =~ /^[\w-]+(,[\w-]+)*$/;
+    return split /,/, $v;
+  }
+  my @lines = `nvidia-smi -L 2>/dev/null`;
+  return map { /^GPU (\d+):/ ? $1 : () } @lines;
+}
+
+my @gpus = $o->{gpu} > 0 ? gpu_ids() : ();
+die "$prog: --gpu $o->{gpu} but only " . scalar(@gpus) . " GPU(s): @gpus\n"
+  if @gpus && $o->{gpu} > @gpus;
+
+# The CUDA_VISIBLE_DEVICES value of job $id (1-based), or undef when no GPUs are in use.
+sub gpus_of_job {
+  my ($id) = @_;
+  return undef unless @gpus;
+  my $n = $o->{gpu};
+  my $first = (($id - 1) * $n) % @gpus;
+  return join ',', map { $gpus[($first + $_) % @gpus] } 0 .. $n - 1;
+}
+
 sub now { POSIX::strftime('%a %b %e %H:%M:%S %Z %Y', localtime) }   # like date(1)
 
 # Run one job in this (child) process; returns the command's exit code.
@@ -55,8 +89,12 @@ sub run_job {
   my $cmd = build_command($args->{words}, $args->{jobvar}, $id);
   my $dir = dirname($log);
   make_path($dir) unless -d $dir;
+  my $cvd = gpus_of_job($id);
+  $ENV{CUDA_VISIBLE_DEVICES} = $cvd if defined $cvd;
   open(my $fh, '>', $log) or die "$prog: cannot write $log: $!\n";
-  print $fh "# $cmd\n# Started at " . now() . "\n#\n";
+  print $fh "# $cmd\n# Started at " . now() . "\n";
+  print $fh "# CUDA_VISIBLE_DEVICES=$cvd\n" if defined $cvd;
+  print $fh "#\n";
   close $fh;
   my $t0 = time;
   open(STDIN, '<', '/dev/null') or die "$prog: /dev/null: $!\n";

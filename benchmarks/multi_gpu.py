@@ -1,0 +1,294 @@
+"""Multi-GPU scaling on one host (issue 11), time-bounded (default 290 s in all), JSON out.
+
+(a) Data-parallel fine-tuning of the plugin's Whisper ASR model (ESPnet's loss reduction, see
+    twister_plugin/testing/ddp.py), full fine-tuning (no frozen layers), bf16 autocast, fused
+    loss: 1 process vs --ngpu processes (torchrun, NCCL) at the SAME global batch, seed and data
+    order. Per-step losses of both runs, samples/s, scaling efficiency = thr_N / (N * thr_1).
+(b) Pseudo-labelling S0150 with ``twister_plugin.bin.pseudo_label``: one job on one GPU vs
+    ``--shard J/N`` jobs spread over the GPUs by ``utils/run.pl --gpu 1`` (TWISTER_GPU_IDS),
+    wall times -> scaling; labels of both runs compared. Same for synthesis with --tts_dir.
+
+Usage (2x H100, from the repo root):
+    python benchmarks/multi_gpu.py --model tools/whisper/base.pt \
+        --manifest ../shared/data/zh/aishell_sample_S0150/manifest.tsv --out multi_gpu.json
+    # CPU smoke test (2 gloo processes, test-size random Whisper, no pseudo-labelling):
+    python benchmarks/multi_gpu.py --device cpu --tiny --backend gloo --skip_pseudo \
+        --manifest ../shared/data/zh/aishell_sample_S0150/manifest.tsv --out /tmp/mg.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_PL = ROOT / "egs2" / "twister" / "asr1" / "utils" / "run.pl"
+PSEUDO_CONF = ROOT / "egs2" / "twister" / "asr1" / "conf" / "pseudo_label.yaml"
+
+
+def parse(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--manifest", required=True, help="S0150 manifest.tsv (16 kHz FLAC)")
+    p.add_argument("--model", help="Whisper base checkpoint (.pt); required unless --tiny")
+    p.add_argument("--out", default="multi_gpu.json")
+    p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    p.add_argument("--backend", default="nccl", help="nccl (GPU) or gloo (CPU smoke test)")
+    p.add_argument("--ngpu", type=int, default=2, help="processes of the data-parallel run")
+    p.add_argument("--tiny", action="store_true", help="test-size random Whisper (CPU smoke test)")
+    p.add_argument("--global_batch", type=int, help="default 64 (--tiny: 4)")
+    p.add_argument("--steps", type=int, help="timed steps (default 30; --tiny: 2)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    p.add_argument("--max_seconds", type=float, default=30.0, help="longest clip used")
+    p.add_argument("--lr", type=float, default=1e-5)
+    p.add_argument("--fused_loss", default="auto", choices=["auto", "true", "false"],
+                   help="auto: on with CUDA")
+    p.add_argument("--skip_pseudo", action="store_true", help="leave out (b) pseudo-labelling")
+    p.add_argument("--skip_ddp", action="store_true", help="leave out (a) fine-tuning")
+    p.add_argument("--pl_utts", type=int, default=500, help="utterances to pseudo-label")
+    p.add_argument("--pl_batch", type=int, default=64, help="pseudo_label --batch-size")
+    p.add_argument("--tts_dir", help="tts_train output dir: also time sharded synthesis")
+    p.add_argument("--tts_text", help="corpus to synthesise (default: shared text/zh_news_open.txt)")
+    p.add_argument("--tts_lines", type=int, default=200, help="corpus lines to synthesise")
+    p.add_argument("--budget_s", type=float, default=290.0, help="wall-clock limit of everything")
+    p.add_argument("--worker_out", help=argparse.SUPPRESS)  # set for the torchrun workers
+    a = p.parse_args(argv)
+    a.global_batch = a.global_batch or (4 if a.tiny else 64)
+    a.steps = a.steps or (2 if a.tiny else 30)
+    if not a.worker_out and not a.model and ((not a.tiny and not a.skip_ddp) or not a.skip_pseudo):
+        p.error("--model is required (fine-tuning without --tiny, pseudo-labelling)")
+    if a.global_batch % a.ngpu:
+        p.error(f"--global_batch {a.global_batch} is not a multiple of --ngpu {a.ngpu}")
+    return a
+
+
+# ---------------------------------------------------------------- (a) worker, one per rank
+def model_args(a, token_list: Path) -> list[str]:
+    from twister_plugin.testing.asr import build_args
+
+    size = "test" if a.tiny else "base"
+    fused = a.fused_loss == "true" or (a.fused_loss == "auto" and a.device == "cuda")
+    args = build_args(token_list, size=size, lsm_weight=0.1, fused_loss=str(fused).lower())
+    if a.model and not a.tiny:
+        args += ["--encoder_conf", f"checkpoint={a.model}", "--decoder_conf", f"checkpoint={a.model}"]
+    return args
+
+
+def worker(a) -> None:
+    import torch
+    import torch.distributed as dist
+
+    from twister_plugin.asr.tokenizer import write_token_list
+    from twister_plugin.testing.ddp import build_model, collate, rank_slice, s0150_items, train_step
+
+    rank, world, local = (int(os.environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+    device = f"cuda:{local}" if a.device == "cuda" else "cpu"
+    if a.device == "cuda":
+        torch.cuda.set_device(local)
+    dist.init_process_group(a.backend)
+    tl = write_token_list(Path(a.worker_out).with_suffix(f".tokens{rank}.txt"), 51865)
+    n_items = min(500, a.global_batch * (a.steps + a.warmup))
+    items = s0150_items(Path(a.manifest), tl, n_items, a.max_seconds) if n_items else []
+    torch.manual_seed(0)
+    model = build_model(model_args(a, tl)).to(device).train()
+    ids = [local] if a.device == "cuda" else None
+    ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids) if world > 1 else model
+    optim = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
+    amp = torch.bfloat16 if a.device == "cuda" else None
+    batches = []  # collated up front (ESPnet's loader workers do it in the background)
+    for s in range(a.warmup + a.steps):
+        # the same global batches in the same order whatever the world size
+        batch = [items[(s * a.global_batch + i) % len(items)] for i in range(a.global_batch)]
+        batches.append(collate(rank_slice(batch, rank, world)))
+    losses, times = [], []
+    for batch in batches:
+        sync(device)
+        t0 = time.perf_counter()
+        losses.append(train_step(ddp, optim, batch, world > 1, device, amp))
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    timed = sum(times[a.warmup:])
+    peak = torch.cuda.max_memory_allocated() / 2**30 if a.device == "cuda" else None
+    if rank == 0:
+        out = dict(world=world, global_batch=a.global_batch, per_rank_batch=a.global_batch // world,
+                   losses=losses, step_s=[round(t, 4) for t in times],
+                   samples_per_s=a.global_batch * a.steps / timed, peak_gb_rank0=peak, utterances=len(items))
+        Path(a.worker_out).write_text(json.dumps(out))
+    dist.destroy_process_group()
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+# ---------------------------------------------------------------- (a) launcher
+def run_ddp(a, nproc: int, tmp: Path, deadline: float) -> dict:
+    out = tmp / f"ddp{nproc}.json"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+           str(Path(__file__).resolve()), "--worker_out", str(out)] + forward_args(a)
+    env = dict(os.environ)
+    if a.device == "cuda":
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(nproc))
+    wall = timed_run(cmd, env, deadline, tmp / f"ddp{nproc}.log")
+    if not out.exists():
+        return dict(error=f"no result; see {tmp / f'ddp{nproc}.log'}", wall_s=wall)
+    return dict(json.loads(out.read_text()), wall_s=wall)
+
+
+def forward_args(a) -> list[str]:
+    keep = ["manifest", "model", "device", "backend", "global_batch", "steps", "warmup", "max_seconds",
+            "lr", "fused_loss"]
+    args = [x for k in keep if getattr(a, k) is not None for x in (f"--{k}", str(getattr(a, k)))]
+    return args + (["--tiny"] if a.tiny else []) + ["--ngpu", "1"]
+
+
+def timed_run(cmd: list[str], env: dict, deadline: float, log: Path, cwd: Path = ROOT) -> float:
+    """Run ``cmd`` (output to ``log``) within the budget; returns the wall time in seconds."""
+    left = deadline - time.monotonic()
+    if left < 5:
+        raise TimeoutError(f"budget spent before: {' '.join(cmd[:6])} ...")
+    t0 = time.perf_counter()
+    with open(log, "w") as f:
+        try:
+            subprocess.run(cmd, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT, timeout=left,
+                           check=True)
+        except subprocess.CalledProcessError as e:
+            raise RuntimeError(f"exit {e.returncode}: {' '.join(cmd[:8])} ... (log {log}):\n"
+                               + _errors(log)) from None
+    return round(time.perf_counter() - t0, 2)
+
+
+def _errors(log: Path) -> str:
+    """The error lines of a failed run's log (torchrun's own trace hides the worker's error)."""
+    lines = log.read_text(errors="replace").splitlines()
+    hits = [x for x in lines if "Error" in x or "error:" in x or "ERROR" in x][:12]
+    return "\n".join(hits + lines[-4:])[-3000:]
+
+
+def compare_losses(one: dict, many: dict) -> dict:
+    pairs = list(zip(one.get("losses", []), many.get("losses", [])))
+    rel = [abs(x - y) / max(abs(x), 1e-12) for x, y in pairs]
+    out = dict(max_rel_loss_diff=max(rel) if rel else None, first_step_rel_diff=rel[0] if rel else None)
+    if "samples_per_s" in one and "samples_per_s" in many:
+        out["scaling_efficiency"] = many["samples_per_s"] / (many["world"] * one["samples_per_s"])
+        out["speedup"] = many["samples_per_s"] / one["samples_per_s"]
+    return out
+
+
+# ---------------------------------------------------------------- (b) sharded jobs over GPUs
+def sharded_jobs(a, name: str, job_cmd: list[str], tmp: Path, deadline: float) -> dict:
+    """``job_cmd`` (with JOB and NJ placeholders) as 1 job on GPU 0, then as --ngpu jobs spread
+    over the GPUs by run.pl --gpu 1; wall times of both."""
+    rows = {}
+    for nj in (1, a.ngpu):
+        gpus = ",".join(str(i) for i in range(nj))
+        env = dict(os.environ, TWISTER_GPU_IDS=gpus) if a.device == "cuda" else dict(os.environ)
+        out = tmp / f"{name}{nj}"
+        words = [w.replace("OUT", str(out)).replace("NJ", str(nj)) for w in job_cmd]
+        cmd = [str(RUN_PL), "--gpu", "1", f"JOB=1:{nj}", str(out / "log" / f"{name}.JOB.log")] + words
+        rows[f"jobs{nj}"] = dict(wall_s=timed_run(cmd, env, deadline, tmp / f"{name}{nj}.runpl.log"),
+                                 gpus=gpus if a.device == "cuda" else "cpu", out=str(out))
+    outs = {k: Path(rows[k].pop("out")) for k in list(rows)}
+    one, many = rows["jobs1"]["wall_s"], rows[f"jobs{a.ngpu}"]["wall_s"]
+    rows["speedup"] = one / many
+    rows["scaling_efficiency"] = one / (a.ngpu * many)
+    return rows, outs
+
+
+def pseudo_data(a, tmp: Path) -> Path:
+    from twister_plugin.data.kaldi import write_kaldi_dir
+    from twister_plugin.data.manifest import read_manifest
+
+    dd = read_manifest(a.manifest)
+    dd.text = None  # unlabeled
+    write_kaldi_dir(dd.subset(dd.utt_ids[: a.pl_utts]), tmp / "unlabeled")
+    return tmp / "unlabeled"
+
+
+def run_pseudo(a, tmp: Path, deadline: float) -> dict:
+    data = pseudo_data(a, tmp)
+    cmd = [sys.executable, "-m", "twister_plugin.bin.pseudo_label", "--data", str(data), "--model", a.model,
+           "--config", str(PSEUDO_CONF), "--out", "OUT", "--shard", "JOB/NJ", "--device", a.device,
+           "--batch-size", str(a.pl_batch)]
+    rows, outs = sharded_jobs(a, "pseudo", cmd, tmp, deadline)
+    rows["utterances"] = a.pl_utts
+    texts = [_read_text(outs[k] / "text") for k in ("jobs1", f"jobs{a.ngpu}")]
+    same = sum(texts[0].get(u) == t for u, t in texts[1].items())
+    rows["labels"] = dict(kept_1=len(texts[0]), kept_n=len(texts[1]), identical=same)
+    return rows
+
+
+def run_synth(a, tmp: Path, deadline: float) -> dict:
+    corpus = Path(a.tts_text or Path(a.manifest).parents[2] / "text" / "zh_news_open.txt")
+    lines = corpus.read_text(encoding="utf-8").splitlines()[: a.tts_lines]
+    text = tmp / "corpus.txt"
+    text.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cmd = [sys.executable, "-m", "twister_plugin.bin.synthesize", "--model_dir", a.tts_dir, "--text", str(text),
+           "--out", "OUT", "--shard", "JOB/NJ", "--device", a.device]
+    rows, outs = sharded_jobs(a, "synth", cmd, tmp, deadline)
+    rows["wavs"] = {k: len(list((o / "wav").glob("*.wav"))) for k, o in outs.items()}
+    return dict(rows, lines=len(lines))
+
+
+def _read_text(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    pairs = (line.split(maxsplit=1) for line in path.read_text(encoding="utf-8").splitlines() if line)
+    return {p[0]: (p[1] if len(p) > 1 else "") for p in pairs}
+
+
+# ---------------------------------------------------------------- main
+def card(a) -> str:
+    if a.device != "cuda":
+        return "cpu"
+    import torch
+
+    return f"{torch.cuda.device_count()}x {torch.cuda.get_device_name(0)}"
+
+
+def phase(report: dict, key: str, fn, *args) -> None:
+    t0 = time.perf_counter()
+    try:
+        report[key] = fn(*args)
+    except (RuntimeError, TimeoutError, subprocess.TimeoutExpired, ValueError, OSError) as e:
+        report[key] = dict(error=str(e)[-3000:])
+    print(f"[multi_gpu] {key}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+
+
+def main(argv=None) -> None:
+    a = parse(argv)
+    if a.worker_out:
+        return worker(a)
+    deadline = time.monotonic() + a.budget_s
+    t0 = time.perf_counter()
+    report: dict = dict(meta=dict(card=card(a), ngpu=a.ngpu, backend=a.backend, device=a.device,
+                                  size="test" if a.tiny else "base", model=a.model, global_batch=a.global_batch,
+                                  steps=a.steps, warmup=a.warmup, lr=a.lr, fused_loss=a.fused_loss,
+                                  amp="bf16" if a.device == "cuda" else "off", full_finetune=True))
+    with tempfile.TemporaryDirectory(prefix="multi_gpu.") as d:
+        tmp = Path(d)
+        if not a.skip_ddp:
+            phase(report, "ddp_1", run_ddp, a, 1, tmp, deadline)
+            phase(report, f"ddp_{a.ngpu}", run_ddp, a, a.ngpu, tmp, deadline)
+            report["ddp_compare"] = compare_losses(report["ddp_1"], report[f"ddp_{a.ngpu}"])
+        if not a.skip_pseudo:
+            phase(report, "pseudo_label", run_pseudo, a, tmp, deadline)
+        if a.tts_dir:
+            phase(report, "synthesize", run_synth, a, tmp, deadline)
+    report["meta"]["total_s"] = round(time.perf_counter() - t0, 1)
+    from twister_plugin.utils.fileio import atomic_open
+
+    with atomic_open(a.out) as f:
+        json.dump(report, f, indent=1)
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
