@@ -5,7 +5,8 @@
 # decoding task. Jobs inherit this shell's environment (sbatch --export=ALL), the venv included.
 backend=${TWISTER_CMD:-run.pl}
 case $backend in
-  run.pl)   train_cmd="run.pl"; decode_cmd="run.pl" ;;
+  # decoding/synthesis shard J runs on GPU (J-1) % #GPUs (none: unchanged); training sees them all
+  run.pl)   train_cmd="run.pl"; decode_cmd="run.pl --gpu 1" ;;
   slurm.pl) slurm="slurm.pl --config conf/slurm.conf --gpu ${TWISTER_GPUS:-0}"
             train_mem=${TWISTER_TRAIN_MEM-16G}; decode_mem=${TWISTER_DECODE_MEM-8G}
             train_cmd="$slurm${train_mem:+ --mem $train_mem}"

