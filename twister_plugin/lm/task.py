@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Dict, List, Union
 
 import numpy as np
+from twister_plugin.utils.offline import block_nltk_downloads
+
+block_nltk_downloads()  # before ESPnet imports g2p_en (it would try to download NLTK data)
 from espnet2.lm.espnet_model import ESPnetLanguageModel
 from espnet2.lm.seq_rnn_lm import SequentialRNNLM
 from espnet2.lm.transformer_lm import TransformerLM
