@@ -41,6 +41,7 @@ class FilterConfig:
     allowed_languages: tuple[str, ...] = ("zh", "en")  # detected language must be one of these
     min_language_prob: float = 0.05  # P(prompt language) at the SOT step below this -> wrong one
     max_duration: float = 30.0  # Whisper sees 30 s; longer audio would be labelled in part
+    ctc_agreement_min: float | None = None  # CTC log-lik/unit of the text below this -> reject (None: off)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "allowed_languages", tuple(self.allowed_languages))
@@ -241,6 +242,30 @@ class TooLong(Filter):
         return duration > self.max_duration
 
 
+class FilterInputError(ValueError):
+    """A record lacks a score that a configured filter needs."""
+
+
+class CtcAgreement(Filter):
+    """CTC head disagrees with the hypothesis (``ctc_agreement``: see twister_plugin.ctc.agreement)."""
+
+    name = "ctc_agreement"
+
+    def __init__(self, minimum: float | None) -> None:
+        self.minimum = minimum
+
+    def rejects(self, r: Hypothesis, duration: float) -> bool:
+        if self.minimum is None:
+            return False
+        score = getattr(r, "ctc_agreement", None)
+        if score is None:
+            raise FilterInputError(
+                f"utterance {getattr(r, 'utt_id', '?')!r}: ctc_agreement_min is set but the record has "
+                "no ctc_agreement score; score the records with a CTC head (twister_plugin.bin.ctc_train "
+                "--score-pseudo) or set ctc_agreement_min: null")
+        return score < self.minimum
+
+
 @functools.lru_cache(maxsize=8)
 def build_filters(cfg: FilterConfig) -> tuple[Filter, ...]:
     """Every filter of ``cfg``, in the order reasons are reported."""
@@ -253,7 +278,7 @@ def build_filters(cfg: FilterConfig) -> tuple[Filter, ...]:
         RateTooLow({"zh": cfg.zh_min_rate, "en": cfg.en_min_rate}),
         RateTooHigh({"zh": cfg.zh_max_rate, "en": cfg.en_max_rate}),
         LanguageNotAllowed(cfg.allowed_languages), WrongLanguage(cfg.min_language_prob),
-        TooLong(cfg.max_duration),
+        TooLong(cfg.max_duration), CtcAgreement(cfg.ctc_agreement_min),
     ]
     if cfg.reject_unfinished:
         out.insert(6, Unfinished())

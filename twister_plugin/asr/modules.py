@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 import torch
+from twister_plugin.utils.offline import block_nltk_downloads
+
+block_nltk_downloads()  # before ESPnet imports g2p_en (it would try to download NLTK data)
 from espnet2.asr.decoder.abs_decoder import AbsDecoder
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from espnet2.asr.specaug.specaug import SpecAug

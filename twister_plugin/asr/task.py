@@ -4,6 +4,8 @@ Registered names (use them in a training config):
   encoder: twister_whisper    decoder: twister_whisper    model: twister_whisper
   preprocessor: twister_whisper
 Extra data key: ``lang`` (from ``utt2lang``) selects each utterance's Whisper prompt.
+Hybrid CTC: ``model_conf: {ctc_weight: 0.3, ctc_bpemodel: exp/ctc/units.model}``; the task hands
+``ctc_bpemodel`` to the preprocessor, which adds the ``text_ctc`` batch key.
 """
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ import argparse
 import logging
 from typing import Tuple
 
+from twister_plugin.utils.offline import block_nltk_downloads
+
+block_nltk_downloads()  # before ESPnet imports g2p_en (it would try to download NLTK data)
 from espnet2.tasks import asr as _asr
 
 from twister_plugin.asr.model import TwisterWhisperASRModel
@@ -38,6 +43,14 @@ class TwisterASRTask(_asr.ASRTask):
             logging.getLogger(__name__).warning("normalize=%s ignored: Whisper encoders take raw audio", args.normalize)
             args.normalize, args.normalize_conf = None, {}
         return super().build_model(args)
+
+    @classmethod
+    def build_preprocess_fn(cls, args: argparse.Namespace, train: bool):
+        bpemodel = (getattr(args, "model_conf", None) or {}).get("ctc_bpemodel")
+        hybrid = (getattr(args, "model_conf", {}) or {}).get("ctc_weight", 0.0) > 0
+        if bpemodel and hybrid and getattr(args, "preprocessor", None) == "twister_whisper":
+            args.preprocessor_conf = {"ctc_bpemodel": bpemodel, **(args.preprocessor_conf or {})}
+        return super().build_preprocess_fn(args, train)
 
     @classmethod
     def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Union
 
 import numpy as np
+from twister_plugin.utils.offline import block_nltk_downloads
+
+block_nltk_downloads()  # before ESPnet imports g2p_en (it would try to download NLTK data)
 from espnet2.train.preprocessor import AbsPreprocessor
 from whisper.tokenizer import LANGUAGES, Tokenizer, get_tokenizer
 
@@ -97,6 +100,8 @@ class TwisterWhisperPreprocessor(AbsPreprocessor):
         speech_name: str = "speech",
         text_name: str = "text",
         lang_name: str = "lang",
+        ctc_bpemodel: Union[str, Path, None] = None,
+        text_ctc_name: str = "text_ctc",
         **_unused,
     ):
         super().__init__(train)
@@ -104,6 +109,12 @@ class TwisterWhisperPreprocessor(AbsPreprocessor):
         self.prompt = WhisperPrompt(n_vocab)
         self.language = language
         self.speech_name, self.text_name, self.lang_name = speech_name, text_name, lang_name
+        self.text_ctc_name = text_ctc_name
+        self.ctc_units = None
+        if ctc_bpemodel:  # hybrid CTC: also emit sentencepiece unit ids (see asr/model.py)
+            from twister_plugin.ctc.units import CtcUnits
+
+            self.ctc_units = CtcUnits(ctc_bpemodel)
 
     def __call__(self, uid: str, data: Dict[str, Union[str, np.ndarray]]) -> Dict[str, np.ndarray]:
         lang = data.pop(self.lang_name, None)
@@ -118,6 +129,9 @@ class TwisterWhisperPreprocessor(AbsPreprocessor):
                 ids = self.prompt.encode(str(data[self.text_name]), lang)
             except ValueError as e:
                 raise ValueError(f"utterance {uid}: {e}") from None
+            if self.ctc_units is not None:
+                units = self.ctc_units.encode(str(data[self.text_name]))
+                data[self.text_ctc_name] = np.asarray(units, dtype=np.int64)
             data[self.text_name] = np.asarray(ids, dtype=np.int64)
         return data
 
