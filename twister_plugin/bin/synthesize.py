@@ -7,7 +7,9 @@ exist are kept, so rerunning after a crash only does what is missing.
 Usage:
     python -m twister_plugin.bin.synthesize --model_dir exp/tts --text corpus.txt \
         --out dump/synth [--shard 2/4] [--speakers seen|sample] [--speed-range 0.9,1.1] \
-        [--device cuda] [--batch_size 16] [--num_voices 20] [--seed 0]
+        [--device cuda] [--batch_size 16] [--num_voices 20] [--seed 0] [--gl_iters 48]
+    # --model_dir: a tts_train --output_dir (config.yaml, *.pth, tokens.txt, frontend.yaml,
+    # voices.npz); its config's tts picks VITS or TwisterFastSpeech + Griffin-Lim
     # Slurm/run.pl array: JOB=1:4 ... --shard JOB/4 (or --nj 4 --job JOB); the last shard to
     # finish merges all shards into --out
 """
@@ -37,7 +39,7 @@ def parse(argv: list[str] | None):
     p.add_argument("--speed-range", "--speed_range", dest="speed_range", default="1.0,1.0",
                    help="LO,HI speaking-rate factors, drawn uniformly per sentence")
     p.add_argument("--device", default="cuda" if _has_cuda() else "cpu")
-    for name in ("num_voices", "batch_size", "max_phones", "seed"):
+    for name in ("num_voices", "batch_size", "max_phones", "seed", "gl_iters"):
         p.add_argument(f"--{name}", type=int, default=getattr(d, name))
     for name in ("noise_scale", "noise_scale_dur", "max_seconds"):
         p.add_argument(f"--{name}", type=float, default=getattr(d, name))
@@ -57,7 +59,7 @@ def parse(argv: list[str] | None):
     cfg = SynthConfig(speakers=a.speakers, num_voices=a.num_voices, speed_range=(lo, hi),
                       batch_size=a.batch_size, noise_scale=a.noise_scale,
                       noise_scale_dur=a.noise_scale_dur, max_phones=a.max_phones,
-                      max_seconds=a.max_seconds, seed=a.seed,
+                      max_seconds=a.max_seconds, seed=a.seed, gl_iters=a.gl_iters,
                       prefix=a.prefix, device=a.device)
     return a, cfg, shard, num_shards
 

@@ -1,8 +1,9 @@
-r"""Train the multi-speaker TTS (ESPnet GAN TTS, VITS) on a tts_prepare dump.
+r"""Train the multi-speaker TTS (ESPnet GAN TTS: VITS; or mel TTS: twister_fastspeech) on a dump.
 
 Copies tokens.txt, frontend.yaml and voices.npz of the training dump into --output_dir (synthesis
-reads them there), then runs TwisterTTSTask.main with ESPnet arguments; every other option goes
-to ESPnet unchanged, and ``resume: true`` in the config continues an interrupted run.
+reads them there), then runs the task of the config's ``tts`` (TwisterTTSTask for GAN models, TwisterMelTTSTask for
+mel models) with ESPnet arguments; every other option goes to ESPnet unchanged, and
+``resume: true`` in the config continues an interrupted run.
 
 Usage:
     python -m twister_plugin.bin.tts_train --config conf/tts/vits_base.yaml \
@@ -10,6 +11,8 @@ Usage:
         [--device cuda] [any ESPnet option, e.g. --max_epoch 100 --batch_bins 2000000]
     python -m twister_plugin.bin.tts_train --config conf/tts/tiny.yaml --dump dump/tts/train \
         --output_dir exp/tts        # valid data = <dump>/valid (tts_prepare --valid_count N)
+    python -m twister_plugin.bin.tts_train --config conf/tts/fastspeech_base.yaml \
+        --dump dump/tts/train --output_dir exp/tts_fs --device cuda   # mel TTS + Griffin-Lim
 """
 from __future__ import annotations
 
@@ -37,7 +40,7 @@ def data_args(split: str, d: Path) -> list[str]:
     return out
 
 
-def espnet_argv(a: argparse.Namespace, extra: list[str]) -> list[str]:
+def espnet_argv(a: argparse.Namespace, extra: list[str], task) -> list[str]:
     train = Path(a.train_data or a.dump)
     valid = Path(a.valid_data or (train / "valid"))
     for d in (train, valid):
@@ -51,7 +54,7 @@ def espnet_argv(a: argparse.Namespace, extra: list[str]) -> list[str]:
     frontend = json.dumps(yaml.safe_load((train / "frontend.yaml").read_text()))
     ngpu = ["--ngpu", "1" if a.device == "cuda" else "0"] if "--ngpu" not in extra else []
     return ["--config", a.config, "--output_dir", str(out), "--token_list", str(out / ARTIFACTS[0]),
-            "--frontend_conf", frontend, "--tts_conf", f"generator_params.spk_embed_dim={dim}",
+            "--frontend_conf", frontend, "--tts_conf", task.spk_embed_conf(dim),
             *data_args("train", train), *data_args("valid", valid), *ngpu, *extra]
 
 
@@ -68,9 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     if not (a.train_data or a.dump):
         p.error("give --train_data (and --valid_data) or --dump")
     log_config(log, "tts_train", {**vars(a), "espnet_extra": extra})
-    from twister_plugin.tts.task import TwisterTTSTask
+    from twister_plugin.tts.task import task_for
 
-    TwisterTTSTask.main(cmd=espnet_argv(a, extra))
+    task = task_for((yaml.safe_load(Path(a.config).read_text()) or {}).get("tts"))
+    log.info("tts_train: %s", task.__name__)
+    task.main(cmd=espnet_argv(a, extra, task))
     return 0
 
 

@@ -27,11 +27,11 @@ from twister_plugin.tts.frontend import Frontend, FrontendConfig
 from twister_plugin.tts.speaker import VoiceBank
 from twister_plugin.tts.symbols import SymbolTable
 from twister_plugin.tts.text_norm import spoken_text
-from twister_plugin.tts.vits_infer import infer_batch
 from twister_plugin.tts.synth_io import ShardWriter, merge_if_complete, wav_ok, write_wav
 
 log = logging.getLogger(__name__)
-MODEL_FILES = ("train.total_count.best.pth", "latest.pth")  # first that exists is used
+# first that exists is used: GAN configs rank by train.total_count, mel configs by valid.mel_loss
+MODEL_FILES = ("train.total_count.best.pth", "valid.mel_loss.best.pth", "latest.pth")
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class SynthConfig:
     batch_size: int = 8  # sentences per generator call
     noise_scale: float = 0.667  # VITS flow noise (ESPnet default)
     noise_scale_dur: float = 0.8  # VITS stochastic duration noise (ESPnet default)
+    gl_iters: int = 48  # Griffin-Lim iterations (mel models)
     max_phones: int = 400  # longer sentences are skipped and listed in "skipped"
     max_seconds: float = 30.0  # sentences predicted longer are skipped ("audio_too_long")
     seed: int = 0  # voices/speeds depend on (seed, line number) only
@@ -101,27 +102,39 @@ def read_corpus(path: Path, shard: int, num_shards: int) -> Iterator[tuple[int, 
 
 
 class Synthesizer:
-    """A trained model dir (config.yaml, *.pth, tokens.txt, frontend.yaml, voices.npz)."""
+    """A trained model dir (config.yaml, *.pth, tokens.txt, frontend.yaml, voices.npz).
+
+    The config's ``tts`` picks the task that loads the model and the engine that speaks
+    (``synth_engines``: VITS waveforms, or TwisterFastSpeech log-mels + Griffin-Lim).
+    """
 
     def __init__(self, model_dir: str | Path, config: SynthConfig, model_file: str | None = None):
-        from twister_plugin.tts.task import TwisterTTSTask
+        import yaml
+
+        from twister_plugin.tts.synth_engines import engine_for
+        from twister_plugin.tts.task import task_for
 
         self.dir, self.config = Path(model_dir), config
+        if not (self.dir / "config.yaml").is_file():
+            raise FileNotFoundError(f"{self.dir}: no config.yaml (not a tts_train --output_dir)")
         ckpt = Path(model_file) if model_file else next(
             (self.dir / m for m in MODEL_FILES if (self.dir / m).exists()), None)
         if ckpt is None or not ckpt.exists():
             raise FileNotFoundError(f"{self.dir}: no model file ({' or '.join(MODEL_FILES)})")
-        model, args = TwisterTTSTask.build_model_from_file(
-            self.dir / "config.yaml", ckpt, config.device)
-        self.model, self.generator = model.eval(), model.tts.generator
-        self.fs = int(args.tts_conf.get("sampling_rate", 22050))
+        task = task_for(yaml.safe_load((self.dir / "config.yaml").read_text()).get("tts"))
+        model, args = task.build_model_from_file(self.dir / "config.yaml", ckpt, config.device)
+        self.model = model.eval()
+        self.engine = engine_for(self.model, args, config.noise_scale, config.noise_scale_dur,
+                                 config.gl_iters)
+        self.fs = self.engine.fs
         self.table = SymbolTable.from_list(args.token_list, where=str(self.dir / "config.yaml"))
         self.frontend = Frontend(FrontendConfig.from_dict(getattr(args, "frontend_conf", {})))
         bank = VoiceBank.load(self.dir / "voices.npz")
         self.voices = (SeenVoices(bank, config.prefix) if config.speakers == "seen" else
                        SampledVoices(bank, config.prefix, config.num_voices, config.seed))
-        log.info("TTS %s (%s), fs=%d, %d training speakers, voices=%s", ckpt, config.device,
-                 self.fs, len(bank.speakers), config.speakers)
+        log.info("TTS %s (%s, %s), fs=%d, %d training speakers, voices=%s", ckpt,
+                 type(self.engine).__name__, config.device, self.fs, len(bank.speakers),
+                 config.speakers)
 
     def plan(self, lines: list[tuple[int, str]], where: str) -> list[Job]:
         jobs = []
@@ -148,16 +161,13 @@ class Synthesizer:
         ids = [torch.tensor(self.table.ids(j.phones), dtype=torch.long) for j in jobs]
         text = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True).to(dev)  # (B, T_text)
         lengths = torch.tensor([len(x) for x in ids], device=dev)  # (B,)
-        g = self.generator
         spembs = torch.from_numpy(np.stack([j.emb for j in jobs])).to(dev)  # (B, D)
         sids = torch.tensor([j.sid for j in jobs], device=dev)  # (B,)
         alpha = torch.tensor([1.0 / j.speed for j in jobs], device=dev)  # (B,)
-        hop = g.upsample_factor
+        hop = self.engine.hop
         max_frames = int(self.config.max_seconds * self.fs / hop)
-        wav, frames = infer_batch(g, text, lengths, sids=sids, spembs=spembs, alpha=alpha,
-                                  noise_scale=self.config.noise_scale,
-                                  noise_scale_dur=self.config.noise_scale_dur,
-                                  max_frames=max_frames)  # wav (B, T_wav), frames (B,)
+        wav, frames = self.engine.speak(text, lengths, spembs, sids, alpha,
+                                        max_frames)  # wav (B, T_wav), frames (B,)
         return [None if int(n) > max_frames else wav[b, : int(n) * hop].float().cpu().numpy()
                 for b, n in enumerate(frames)]
 
@@ -192,7 +202,7 @@ def synthesize_shard(synth: Synthesizer, corpus: Path, out: Path, shard: int = 1
     with tqdm(total=sum(len(batch) for _, batch in todo), desc=f"synthesize {shard}/{num_shards}",
               unit="utt") as bar:
         for b, batch in todo:
-            torch.manual_seed(synth.config.seed * 1_000_003 + b)  # VITS noise: (seed, batch) only
+            torch.manual_seed(synth.config.seed * 1_000_003 + b)  # model noise: (seed, batch) only
             for job, wav in zip(batch, synth.speak(batch), strict=True):
                 _store(writer, job, wav, out, synth.fs)
             bar.update(len(batch))

@@ -1,0 +1,176 @@
+"""TwisterFastSpeech: alignment/durations, batched inference, and a tiny model trained by the
+real tts_train entry point on S0150, then synthesis (mel + Griffin-Lim) with resume."""
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
+
+from twister_plugin.bin import synthesize as synth_bin
+from twister_plugin.bin import tts_prepare, tts_train
+from twister_plugin.testing.tts import S0150, read_manifest, rows_to_kaldi_dir, tiny_whisper_checkpoint
+from twister_plugin.tts.fastspeech import TwisterFastSpeech
+from twister_plugin.tts.task import TwisterMelTTSTask, TwisterTTSTask, task_for
+
+REPO = Path(__file__).resolve().parents[3]
+DATA = REPO / ".." / "shared" / "data"
+CONF = REPO / "egs2" / "twister" / "asr1" / "conf" / "tts"
+TINY = CONF / "fastspeech_tiny.yaml"
+
+
+def _need_data():
+    if not (DATA / S0150 / "manifest.tsv").exists():
+        pytest.skip("shared data not available")
+
+
+def _tiny(**over) -> TwisterFastSpeech:
+    conf = {**yaml.safe_load(TINY.read_text())["tts_conf"], "spk_embed_dim": 8, **over}
+    torch.manual_seed(0)
+    return TwisterFastSpeech(idim=30, odim=80, **conf)
+
+
+def _real_feats(n: int):
+    """Log-mels (B, T_feats, 80) of n real S0150 utterances with the tiny config's fbank."""
+    fbank = LogMelFbank(**yaml.safe_load(TINY.read_text())["feats_extract_conf"])
+    wavs = [torch.from_numpy(sf.read(r["audio"], dtype="float32")[0])
+            for r in read_manifest(DATA, S0150)[:n]]
+    lens = torch.tensor([len(w) for w in wavs])
+    return fbank(torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True), lens)
+
+
+def test_viterbi_durations_sum_to_the_feature_lengths():
+    _need_data()
+    feats, flens = _real_feats(2)
+    model = _tiny().eval()
+    text = torch.tensor([[3, 5, 7, 9, 11, 2, 4, 6], [8, 10, 12, 14, 16, 0, 0, 0]])
+    tlens = torch.tensor([8, 5])
+    hs = model.encode(text, tlens, torch.randn(2, 8))
+    ds, log_p, _ = model.align(hs, feats, tlens, flens)
+    assert torch.equal(ds.sum(1), flens)
+    assert bool((ds[0] >= 1).all()) and bool((ds[1, :5] >= 1).all()) and int(ds[1, 5:].sum()) == 0
+    assert log_p.shape == (2, int(flens.max()), 8)
+
+
+def test_batched_inference_matches_single_sentences_and_speed_scales_durations():
+    model = _tiny().eval()
+    texts = [torch.tensor([5, 9, 12, 7]), torch.tensor([3, 22, 8, 8, 29, 2, 11])]
+    spembs, alpha = torch.randn(2, 8), torch.tensor([0.5, 2.0])
+    padded = torch.nn.utils.rnn.pad_sequence(texts, batch_first=True)
+    mels, frames = model.infer_batch(padded, torch.tensor([4, 7]), spembs, alpha)
+    assert int(frames[1]) == mels.size(1) > int(frames[0])  # sentence 1: no padding anywhere
+    one, n = model.infer_batch(texts[1][None], torch.tensor([7]), spembs[1:], alpha[1:])
+    # The longest sentence (no padding) is decoded exactly as alone; a padded one differs only
+    # where ESPnet's convolutions (FFN, duration predictor, postnet) reach into its padding.
+    assert int(n[0]) == int(frames[1])
+    torch.testing.assert_close(mels[1, : int(n[0])], one[0], atol=1e-4, rtol=1e-4)
+    assert torch.isfinite(mels).all()
+    slow, n_slow = model.infer_batch(texts[1][None], torch.tensor([7]), spembs[1:], 4.0)
+    assert int(n_slow[0]) > int(frames[1])
+    cut, n_cut = model.infer_batch(texts[1][None], torch.tensor([7]), spembs[1:], 4.0,
+                                   max_frames=3)
+    assert int(n_cut[0]) == int(n_slow[0]) and cut.shape[1] == 3
+    out = model.inference(texts[0], spembs=spembs[0])["feat_gen"]
+    assert out.shape[1] == 80 and torch.isfinite(out).all()
+
+
+def test_refused_inputs():
+    with pytest.raises(ValueError, match="block_type"):
+        _tiny(block_type="lstm")
+    with pytest.raises(TypeError, match="nonsense"):
+        _tiny(nonsense=1)
+    model = _tiny()
+    with pytest.raises(ValueError, match="no spembs"):
+        model.encode(torch.tensor([[3, 4]]), torch.tensor([2]), None)
+    with pytest.raises(ValueError, match="fewer frames than phones"):
+        model(torch.tensor([[3, 4, 5, 6]]), torch.tensor([4]), torch.zeros(1, 3, 80),
+              torch.tensor([3]), spembs=torch.randn(1, 8))
+
+
+def test_mel_task_takes_twister_g2p_and_builds_the_model(tmp_path):
+    from twister_plugin.tts.frontend import Frontend, FrontendConfig
+    from twister_plugin.tts.symbols import write_tokens
+
+    write_tokens(tmp_path / "tokens.txt")
+    args = TwisterMelTTSTask.get_parser().parse_args(
+        ["--config", str(TINY), "--token_list", str(tmp_path / "tokens.txt"), "--g2p", "twister",
+         "--tts_conf", "spk_embed_dim=8"])
+    assert args.tts == "twister_fastspeech" and args.tts_conf["spk_embed_dim"] == 8
+    pre = TwisterMelTTSTask.build_preprocess_fn(args, train=False)
+    fe = Frontend(FrontendConfig())
+    assert list(pre("u", {"text": "设定二十九度"})["text"]) == fe.symbols.ids(
+        fe.phonemize("设定二十九度"))
+    model = TwisterMelTTSTask.build_model(args)
+    assert isinstance(model.tts, TwisterFastSpeech) and model.tts.spk_embed_dim == 8
+
+
+def test_task_for_picks_gan_or_mel_task():
+    assert task_for("twister_fastspeech") is TwisterMelTTSTask
+    assert task_for("vits") is task_for(None) is TwisterTTSTask
+    with pytest.raises(ValueError, match="nonsense"):
+        task_for("nonsense")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    _need_data()
+    tmp = tmp_path_factory.mktemp("fs")
+    rows_to_kaldi_dir(read_manifest(DATA, S0150)[:10], tmp / "data")
+    whisper = tiny_whisper_checkpoint(tmp / "tiny_whisper.pt")
+    assert tts_prepare.main(["--data", str(tmp / "data"), "--out", str(tmp / "dump"),
+                             "--whisper", str(whisper), "--valid_count", "2"]) == 0
+    assert tts_train.main(["--config", str(TINY), "--dump", str(tmp / "dump"),
+                           "--output_dir", str(tmp / "exp"), "--device", "cpu",
+                           "--max_epoch", "4"]) == 0
+    return tmp
+
+
+def test_tiny_model_trains_with_falling_mel_loss(trained):
+    exp = trained / "exp"
+    for name in ("config.yaml", "latest.pth", "valid.mel_loss.best.pth", "tokens.txt",
+                 "frontend.yaml", "voices.npz"):
+        assert (exp / name).exists(), name
+    assert yaml.safe_load((exp / "config.yaml").read_text())["tts_conf"]["spk_embed_dim"] == 64
+    stats = torch.load(exp / "checkpoint.pth", weights_only=False)["reporter"]["stats"]
+    train = [stats[e]["train"]["mel_loss"] for e in sorted(stats)]
+    assert len(train) == 4 and train[-1] < train[0], train
+    state = torch.load(exp / "latest.pth", weights_only=False)
+    assert int(state["tts.steps"]) == 8  # step counter saved (bin loss resumes correctly)
+
+
+def test_training_resumes_from_checkpoint(trained, tmp_path):
+    exp = tmp_path / "exp"
+    shutil.copytree(trained / "exp", exp)
+    def stats():
+        return torch.load(exp / "checkpoint.pth", weights_only=False)["reporter"]["stats"]
+
+    before = stats()
+    assert tts_train.main(["--config", str(TINY), "--dump", str(trained / "dump"),
+                           "--output_dir", str(exp), "--device", "cpu", "--max_epoch", "5"]) == 0
+    after = stats()
+    assert sorted(after) == [1, 2, 3, 4, 5]
+    assert all(after[e] == before[e] for e in before)  # epochs 1-4 were not redone
+    assert int(torch.load(exp / "latest.pth", weights_only=False)["tts.steps"]) == 10
+
+
+def test_synthesis_writes_wavs_and_resumes(trained, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("苹果表配apple pay\n设定二十九度\nHello world.\n😀\n", encoding="utf-8")
+    out = tmp_path / "synth"
+    argv = ["--model_dir", str(trained / "exp"), "--text", str(corpus), "--out", str(out),
+            "--device", "cpu", "--speed-range", "0.8,1.2", "--gl_iters", "4"]
+    assert synth_bin.main(argv) == 0
+    wavs = dict(line.split(maxsplit=1) for line in (out / "wav.scp").read_text().splitlines())
+    durs = dict(line.split() for line in (out / "utt2dur").read_text().splitlines())
+    assert len(wavs) == 3 and set(durs) == set(wavs) and (out / ".done").exists()
+    for utt, path in wavs.items():
+        audio, sr = sf.read(path)
+        assert sr == 16000 and np.isfinite(audio).all() and len(audio) % 256 == 0
+        assert abs(len(audio) / sr - float(durs[utt])) < 1e-2
+    assert "line00000004 no_phones" in (out / "shards" / "1of1" / "skipped").read_text()
+    mtimes = {p: p.stat().st_mtime_ns for p in (out / "wav").glob("*.wav")}
+    assert synth_bin.main(argv) == 0  # resume: nothing re-synthesised
+    assert {p: p.stat().st_mtime_ns for p in (out / "wav").glob("*.wav")} == mtimes

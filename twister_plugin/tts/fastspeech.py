@@ -1,0 +1,202 @@
+"""TwisterFastSpeech: a non-autoregressive log-mel TTS that learns its own alignment.
+
+Built from ESPnet modules: a conformer/transformer text encoder, a (D,) speaker embedding
+projected and added to the encoder output, JETS's ``AlignmentModule`` (text-to-frame
+log-probabilities with a static beta-binomial prior added, as in "One TTS Alignment To Rule
+Them All": the prior makes the alignment usable within a few hundred steps) trained by the
+forward-sum loss, hard durations by ``viterbi_decode`` (plus the binarisation loss after
+``bin_loss_start_steps``), a ``DurationPredictor`` trained on those durations (log domain), a
+hard ``LengthRegulator``, a conformer/transformer decoder, Linear -> log-mel and a ``Postnet``.
+No external aligner, no pitch/energy targets, no collect_stats pass: log-mels are normalised by
+a fixed affine (``feats_mean``, ``feats_std``) and denormalised at inference.
+
+Shapes: B batch, T_text phone tokens, T_feats frames, A attention dim, M mel bins, D spembs dim.
+Batch (from ESPnetTTSModel): text (B, T_text), text_lengths (B,), feats (B, T_feats, M) log-mel,
+feats_lengths (B,), spembs (B, D); sids are accepted and ignored (voices come from spembs).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from espnet.nets.pytorch_backend.conformer.encoder import Encoder as ConformerEncoder
+from espnet.nets.pytorch_backend.fastspeech.duration_predictor import DurationPredictor
+from espnet.nets.pytorch_backend.fastspeech.length_regulator import LengthRegulator
+from espnet.nets.pytorch_backend.nets_utils import make_non_pad_mask, make_pad_mask
+from espnet.nets.pytorch_backend.tacotron2.decoder import Postnet
+from espnet.nets.pytorch_backend.transformer.encoder import Encoder as TransformerEncoder
+from espnet2.gan_tts.jets.alignments import AlignmentModule, viterbi_decode
+from espnet2.gan_tts.jets.loss import ForwardSumLoss
+from espnet2.torch_utils.device_funcs import force_gatherable
+from espnet2.tts.abs_tts import AbsTTS
+
+
+@dataclass(frozen=True)
+class FastSpeechConfig:
+    adim: int = 256  # attention / hidden size A
+    aheads: int = 2  # attention heads
+    elayers: int = 4  # encoder blocks
+    eunits: int = 1024  # encoder feed-forward units
+    dlayers: int = 4  # decoder blocks
+    dunits: int = 1024  # decoder feed-forward units
+    block_type: str = "conformer"  # "conformer" or "transformer" (encoder and decoder)
+    conformer_kernel_size: int = 7  # conformer convolution module kernel
+    positionwise_conv_kernel_size: int = 3  # feed-forward as 1-D convolutions of this kernel
+    dropout_rate: float = 0.1  # encoder/decoder dropout
+    duration_predictor_layers: int = 2  # duration predictor conv layers
+    duration_predictor_chans: int = 256  # duration predictor channels
+    duration_predictor_dropout_rate: float = 0.1  # duration predictor dropout
+    postnet_layers: int = 5  # postnet conv layers (0: none)
+    postnet_chans: int = 256  # postnet channels
+    postnet_filts: int = 5  # postnet kernel size
+    postnet_dropout_rate: float = 0.5  # postnet dropout
+    feats_mean: float = -3.0  # fixed log10-mel normalisation: (x - mean) / std
+    feats_std: float = 1.0  # (S0150: mean -3.03, std 0.83 over 40 utterances)
+    use_mse: bool = False  # add an MSE term to the L1 mel loss
+    lambda_align: float = 1.0  # forward-sum (alignment) loss weight
+    lambda_bin: float = 1.0  # binarisation loss weight (after bin_loss_start_steps)
+    lambda_dur: float = 1.0  # duration loss weight
+    bin_loss_start_steps: int = 1000  # training steps before the binarisation loss is used
+
+
+def _blocks(c: FastSpeechConfig, idim: int, layers: int, units: int, input_layer):
+    common = dict(idim=idim, attention_dim=c.adim, attention_heads=c.aheads, linear_units=units,
+                  num_blocks=layers, input_layer=input_layer, dropout_rate=c.dropout_rate,
+                  positional_dropout_rate=c.dropout_rate, attention_dropout_rate=c.dropout_rate,
+                  positionwise_layer_type="conv1d",
+                  positionwise_conv_kernel_size=c.positionwise_conv_kernel_size)
+    if c.block_type == "transformer":
+        return TransformerEncoder(**common)
+    if c.block_type == "conformer":
+        return ConformerEncoder(**common, macaron_style=True, pos_enc_layer_type="rel_pos",
+                                selfattention_layer_type="rel_selfattn", activation_type="swish",
+                                use_cnn_module=True, cnn_module_kernel=c.conformer_kernel_size)
+    raise ValueError(f"TwisterFastSpeech: block_type {c.block_type!r}: want conformer or "
+                     "transformer")
+
+
+class TwisterFastSpeech(AbsTTS):
+    """Text + speaker embedding -> log-mel, with internally learned hard alignment."""
+
+    def __init__(self, idim: int, odim: int, spk_embed_dim: int | None = None, **conf):
+        super().__init__()
+        c = self.conf = FastSpeechConfig(**conf)
+        self.idim, self.odim, self.spk_embed_dim = idim, odim, spk_embed_dim
+        embed = torch.nn.Embedding(idim, c.adim, padding_idx=0)
+        self.encoder = _blocks(c, idim, c.elayers, c.eunits, embed)
+        self.spk_proj = torch.nn.Linear(spk_embed_dim, c.adim) if spk_embed_dim else None
+        self.aligner = AlignmentModule(c.adim, odim)
+        self.duration_predictor = DurationPredictor(
+            idim=c.adim, n_layers=c.duration_predictor_layers, n_chans=c.duration_predictor_chans,
+            dropout_rate=c.duration_predictor_dropout_rate)
+        self.length_regulator = LengthRegulator()
+        self.decoder = _blocks(c, 0, c.dlayers, c.dunits, None)
+        self.feat_out = torch.nn.Linear(c.adim, odim)
+        self.postnet = None if c.postnet_layers == 0 else Postnet(
+            idim=odim, odim=odim, n_layers=c.postnet_layers, n_chans=c.postnet_chans,
+            n_filts=c.postnet_filts, dropout_rate=c.postnet_dropout_rate)
+        self.forward_sum = ForwardSumLoss()
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))  # saved: resume-safe
+
+    def extra_repr(self) -> str:
+        return f"idim={self.idim}, odim={self.odim}, {asdict(self.conf)}"
+
+    # --- shared pieces -----------------------------------------------------------------------
+    def encode(self, text: torch.Tensor, text_lengths: torch.Tensor,
+               spembs: torch.Tensor | None) -> torch.Tensor:
+        """(B, T_text) ids -> (B, T_text, A) speaker-conditioned encodings."""
+        masks = make_non_pad_mask(text_lengths).to(text.device).unsqueeze(-2)  # (B, 1, T_text)
+        hs, _ = self.encoder(text, masks)
+        if self.spk_proj is not None:
+            if spembs is None:
+                raise ValueError("TwisterFastSpeech: the model was built with spk_embed_dim="
+                                 f"{self.spk_embed_dim} but no spembs were given")
+            hs = hs + self.spk_proj(F.normalize(spembs, dim=-1)).unsqueeze(1)
+        return hs
+
+    def decode(self, hs: torch.Tensor, ds: torch.Tensor,
+               frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Upsample (B, T_text, A) by durations ds (B, T_text) -> normalised mels (before, after)
+        (B, T_feats, M) with T_feats = max(frames)."""
+        up = self.length_regulator(hs, ds)  # (B, T_feats, A)
+        masks = make_non_pad_mask(frames).to(hs.device).unsqueeze(-2)  # (B, 1, T_feats)
+        zs, _ = self.decoder(up, masks)
+        before = self.feat_out(zs)  # (B, T_feats, M)
+        if self.postnet is None:
+            return before, before
+        return before, before + self.postnet(before.transpose(1, 2)).transpose(1, 2)
+
+    # --- training ----------------------------------------------------------------------------
+    def align(self, hs: torch.Tensor, ys: torch.Tensor, text_lengths: torch.Tensor,
+              feats_lengths: torch.Tensor):
+        """Encodings (B, T_text, A) + normalised mels (B, T_feats, M) -> (durations (B, T_text)
+        summing to feats_lengths, log_p_attn (B, T_feats, T_text) with the prior, bin_loss)."""
+        if bool((feats_lengths < text_lengths).any()):
+            raise ValueError("TwisterFastSpeech: an utterance has fewer frames than phones "
+                             f"(frames {feats_lengths.tolist()}, phones {text_lengths.tolist()})")
+        text_pad = make_pad_mask(text_lengths).to(hs.device)  # (B, T_text) True = padding
+        log_p_attn = self.aligner(hs, ys, text_lengths, feats_lengths, text_pad)
+        ds, bin_loss = viterbi_decode(log_p_attn, text_lengths, feats_lengths)
+        return ds.long(), log_p_attn, bin_loss
+
+    def forward(self, text: torch.Tensor, text_lengths: torch.Tensor, feats: torch.Tensor,
+                feats_lengths: torch.Tensor, spembs: torch.Tensor | None = None, **kwargs):
+        c = self.conf
+        text, feats = text[:, : int(text_lengths.max())], feats[:, : int(feats_lengths.max())]
+        ys = (feats - c.feats_mean) / c.feats_std  # (B, T_feats, M)
+        hs = self.encode(text, text_lengths, spembs)
+        ds, log_p_attn, bin_loss = self.align(hs, ys, text_lengths, feats_lengths)
+        align_loss = self.forward_sum(log_p_attn, text_lengths, feats_lengths)
+        text_pad = make_pad_mask(text_lengths).to(text.device)  # (B, T_text)
+        log_d = self.duration_predictor(hs, text_pad)  # (B, T_text), log(d + 1)
+        keep = ~text_pad
+        dur_loss = F.mse_loss(log_d[keep], torch.log(ds[keep].float() + 1.0))
+        before, after = self.decode(hs, ds, feats_lengths)
+        frame = make_non_pad_mask(feats_lengths).to(ys.device)  # (B, T_feats)
+        mel_loss = sum(self._mel_loss(x[frame], ys[frame]) for x in (before, after))
+        use_bin = float(int(self.steps) >= c.bin_loss_start_steps)
+        loss = (mel_loss + c.lambda_dur * dur_loss + c.lambda_align * align_loss
+                + use_bin * c.lambda_bin * bin_loss)
+        if self.training:
+            self.steps += 1
+        stats = dict(loss=loss.item(), mel_loss=mel_loss.item(), duration_loss=dur_loss.item(),
+                     align_loss=align_loss.item(), bin_loss=float(bin_loss.detach()))
+        return force_gatherable((loss, stats, text.new_tensor(text.size(0))), loss.device)
+
+    def _mel_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        loss = F.l1_loss(pred, target)
+        return loss + F.mse_loss(pred, target) if self.conf.use_mse else loss
+
+    # --- inference ---------------------------------------------------------------------------
+    @torch.inference_mode()
+    def infer_batch(self, text: torch.Tensor, text_lengths: torch.Tensor,
+                    spembs: torch.Tensor | None = None, alpha: torch.Tensor | float = 1.0,
+                    max_frames: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T_text) ids -> (log-mels (B, T_feats, M), frames (B,)), denormalised.
+
+        alpha: scalar or (B,) duration scale (1 / speaking-rate factor). With ``max_frames``,
+        longer sentences are decoded only up to it and ``frames`` keeps their full predicted
+        length (so the caller can tell that they were cut).
+        """
+        hs = self.encode(text, text_lengths, spembs)
+        text_pad = make_pad_mask(text_lengths).to(text.device)
+        log_d = self.duration_predictor(hs, text_pad)  # (B, T_text)
+        alpha = torch.as_tensor(alpha, dtype=log_d.dtype, device=log_d.device).reshape(-1, 1)
+        ds = torch.round(torch.clamp(log_d.exp() - 1.0, min=0.0) * alpha).long()
+        ds = ds.masked_fill(text_pad, 0)
+        ds[:, 0] += (ds.sum(1) == 0).long()  # at least one frame per sentence
+        frames = ds.sum(1)  # (B,)
+        if max_frames is not None:  # cut durations so that no sentence exceeds max_frames
+            ends = torch.cumsum(ds, 1).clamp(max=max_frames)
+            ds = torch.diff(ends, dim=1, prepend=ends.new_zeros(ends.size(0), 1))
+        _, after = self.decode(hs, ds, ds.sum(1))
+        mels = after * self.conf.feats_std + self.conf.feats_mean
+        return mels, frames
+
+    def inference(self, text: torch.Tensor, spembs: torch.Tensor | None = None,
+                  alpha: float = 1.0, **kwargs) -> dict[str, torch.Tensor]:
+        """One sentence (T_text,) -> {"feat_gen": (T_feats, M) log-mel} (ESPnet Text2Speech)."""
+        mels, frames = self.infer_batch(text[None], text.new_tensor([text.size(0)]),
+                                        None if spembs is None else spembs[None], alpha)
+        return dict(feat_gen=mels[0, : int(frames[0])])
