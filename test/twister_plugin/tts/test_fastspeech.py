@@ -1,6 +1,8 @@
 """TwisterFastSpeech: alignment/durations, batched inference, and a tiny model trained by the
 real tts_train entry point on S0150, then synthesis (mel + Griffin-Lim) with resume."""
+import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -174,3 +176,24 @@ def test_synthesis_writes_wavs_and_resumes(trained, tmp_path):
     mtimes = {p: p.stat().st_mtime_ns for p in (out / "wav").glob("*.wav")}
     assert synth_bin.main(argv) == 0  # resume: nothing re-synthesised
     assert {p: p.stat().st_mtime_ns for p in (out / "wav").glob("*.wav")} == mtimes
+
+
+def test_time_budget_stops_training_and_adds_up_over_reruns(trained, tmp_path):
+    """--max_minutes: the spawned trainer is stopped when the budget is spent; epochs finished so
+    far are kept; a rerun with the budget spent trains nothing (the recipe's stage 5 resume)."""
+    exp = tmp_path / "exp"
+    shutil.copytree(trained / "exp", exp)
+    argv = ["--config", str(TINY), "--dump", str(trained / "dump"), "--output_dir", str(exp),
+            "--device", "cpu", "--max_epoch", "100000", "--max_minutes", "0.5"]
+    t0 = time.monotonic()
+    assert tts_train.main(argv) == 0
+    took = time.monotonic() - t0
+    record = json.loads((exp / "train_time.json").read_text())
+    assert record["stopped_by_budget"] is True and 30 <= record["seconds"] < 45, record
+    assert took < 90
+    epochs = sorted(torch.load(exp / "checkpoint.pth", weights_only=False)["reporter"]["stats"])
+    assert epochs[:4] == [1, 2, 3, 4] and len(epochs) > 4  # resumed, then trained more
+    assert (exp / "valid.mel_loss.best.pth").exists()
+    mtime = (exp / "checkpoint.pth").stat().st_mtime
+    assert tts_train.main(argv) == 0  # budget spent: returns at once, trains nothing
+    assert (exp / "checkpoint.pth").stat().st_mtime == mtime

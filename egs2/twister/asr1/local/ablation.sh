@@ -6,6 +6,16 @@
 #   local/ablation.sh [--profile conf/profiles/x.sh] --round 1 --real_ratio 1.0 --tag selftrain
 set -euo pipefail
 profile=""; round=1; real_ratio=""; tag=""
+device=cpu; asr_conf=conf/asr/finetune_tiny.yaml; decode_conf=conf/decode.yaml; mix_opts=""
+whisper=base; whisper_dir=../../../tools/whisper
+# the profile first: --real_ratio and --tag must override its real_ratio
+args=("$@")
+for ((i = 0; i + 1 < ${#args[@]}; i++)); do
+  [ "${args[$i]}" = --profile ] && profile=${args[$((i + 1))]}
+done
+# shellcheck disable=SC1090
+[ -z "$profile" ] || . "$profile"
+real_ratio=""
 while [ $# -gt 0 ]; do
   case $1 in
     --profile|--round|--real_ratio|--tag) [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 2; }
@@ -14,10 +24,6 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$real_ratio" ] && [ -n "$tag" ] || { echo "$0: --real_ratio and --tag are required" >&2; exit 2; }
-device=cpu; asr_conf=conf/asr/finetune_tiny.yaml; decode_conf=conf/decode.yaml; mix_opts=""
-whisper=base; whisper_dir=../../../tools/whisper
-# shellcheck disable=SC1090
-[ -z "$profile" ] || . "$profile"
 . ./path.sh
 . ./cmd.sh
 src=exp/round$round

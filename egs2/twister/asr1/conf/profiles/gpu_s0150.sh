@@ -16,6 +16,7 @@ tts_conf=conf/tts/fastspeech_base.yaml
 tts_opts="--max_minutes ${TWISTER_TTS_MINUTES:-15}"   # training budget of the TTS (issue 4: <= 20)
 synth_sentences=4000                    # a seeded sample of the corpus spoken per round
 synth_opts="--batch_size 64"
+roundtrip_opts="--max_err 30"            # kept: round-trip MER <= 30% (base on real S0150: ~22%)
 asr_conf=conf/asr/finetune_base_gpu.yaml
 real_ratio=0.2                          # 1 real pseudo-labelled : 4 synthetic utterances
 lm_conf=conf/lm/transformer_base.yaml   # stage 10 (LM fusion peer, issue 13)
