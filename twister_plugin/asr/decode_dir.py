@@ -42,7 +42,7 @@ def decode_dir(dd: DataDir, decoder: BatchedDecoder, batch_size: int, language: 
         lang = language or (dd.utt2lang or {}).get(utt)
         langs.append(None if lang in (None, "auto") else lang)
     t0 = time.perf_counter()
-    results = decoder.decode_all(waves, languages=langs, batch_size=batch_size) if waves else []
+    results = decoder.decode_all(waves, languages=langs, batch_size=batch_size, progress=True) if waves else []
     wall = time.perf_counter() - t0
     audio_s = sum(len(w) for w in waves) / 16000
     logger.info("decoded %d utts (%.1f s audio) in %.1f s = %.1fx real time; %d unreadable",

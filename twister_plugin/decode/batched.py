@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm import tqdm
 from whisper.model import Whisper
 from whisper.tokenizer import Tokenizer, get_tokenizer
 from whisper.utils import compression_ratio
@@ -164,14 +165,18 @@ class BatchedDecoder:
     @torch.no_grad()
     def decode_all(self, waves: Sequence[np.ndarray | Tensor],
                    languages: Sequence[str | None] | None = None,
-                   batch_size: int = 16) -> list[DecodeResult]:
-        """Every waveform, in length-sorted batches; results in input order."""
+                   batch_size: int = 16, progress: bool = False) -> list[DecodeResult]:
+        """Every waveform, in length-sorted batches; results in input order (``progress``: a
+        tqdm bar over utterances)."""
         languages = list(languages) if languages is not None else [None] * len(waves)
         out: list[DecodeResult | None] = [None] * len(waves)
+        bar = tqdm(total=len(waves), desc="decode", unit="utt", disable=not progress)
         for batch in length_sorted_batches([len(w) for w in waves], batch_size):
             results = self.decode_batch([waves[i] for i in batch], [languages[i] for i in batch])
             for i, r in zip(batch, results):
                 out[i] = r
+            bar.update(len(batch))
+        bar.close()
         return out  # type: ignore[return-value]
 
     @torch.no_grad()

@@ -145,7 +145,7 @@ def test_refused_inputs(model, waves):
     with pytest.raises(ValueError, match="search"):
         DecoderConfig(search="sampling")
     with pytest.raises(ValueError, match="dtype"):
-        DecoderConfig(dtype="int8")
+        DecoderConfig(dtype="int4")
     with pytest.raises(ValueError, match="max_new_tokens"):
         DecoderConfig(max_new_tokens=0)
     with pytest.raises(ValueError, match="patience"):

@@ -20,7 +20,8 @@ def speak(text: str, wav: Path, voice: str, speed: int, pitch: int) -> None:
     tmp = wav.with_suffix(".tmp.wav")
     subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(tmp), text],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    subprocess.run(["sox", "-q", str(tmp), "-r", "16000", "-c", "1", "-b", "16", str(wav)], check=True)
+    # -R: repeatable (sox seeds its dither with a fixed number; without it two runs differ)
+    subprocess.run(["sox", "-q", "-R", str(tmp), "-r", "16000", "-c", "1", "-b", "16", str(wav)], check=True)
     tmp.unlink()
 
 
