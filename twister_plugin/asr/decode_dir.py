@@ -24,10 +24,12 @@ class Decoded(NamedTuple):
 
 
 def decode_dir(dd: DataDir, decoder: BatchedDecoder, batch_size: int, language: str | None = None,
-               on_bad_audio: str = "skip", max_seconds: float = 30.0) -> Decoded:
+               on_bad_audio: str = "skip", max_seconds: float = 30.0,
+               max_new_tokens: dict[str, int] | None = None) -> Decoded:
     """``language``: force one language; None: utt2lang where given, else detect. Audio longer
     than ``max_seconds`` (Whisper hears 30 s) is refused like unreadable audio, never cut:
-    segment long recordings first (``python -m twister_plugin.bin.segment``)."""
+    segment long recordings first (``python -m twister_plugin.bin.segment``).
+    ``max_new_tokens``: a token cap per utterance id (see ``BatchedDecoder.decode_all``)."""
     ids, waves, langs, bad = [], [], [], []
     for utt in tqdm(dd.utt_ids, desc="load audio", unit="utt"):
         try:
@@ -42,7 +44,9 @@ def decode_dir(dd: DataDir, decoder: BatchedDecoder, batch_size: int, language: 
         lang = language or (dd.utt2lang or {}).get(utt)
         langs.append(None if lang in (None, "auto") else lang)
     t0 = time.perf_counter()
-    results = decoder.decode_all(waves, languages=langs, batch_size=batch_size, progress=True) if waves else []
+    caps = [max_new_tokens[u] for u in ids] if max_new_tokens is not None else None
+    results = (decoder.decode_all(waves, languages=langs, batch_size=batch_size, progress=True,
+                                  max_new_tokens=caps) if waves else [])
     wall = time.perf_counter() - t0
     audio_s = sum(len(w) for w in waves) / 16000
     logger.info("decoded %d utts (%.1f s audio) in %.1f s = %.1fx real time; %d unreadable",

@@ -47,6 +47,16 @@ def judge(u: UttScore, dur: float, a: argparse.Namespace) -> tuple[float, list[s
     return err, reasons
 
 
+def token_caps(dd, decoder: BatchedDecoder, max_err: float) -> dict[str, int]:
+    """Per utterance, the most tokens worth decoding: a kept hypothesis has at most
+    (1 + max_err/100) x the text's units; doubled for spelling that tokenises longer (traditional
+    characters, other casing) plus 8. Longer outputs (loops on bad audio) are rejected anyway,
+    so they are cut here instead of running to the decoder's maximum."""
+    tok = decoder.tokenizer
+    return {u: int(2 * (1 + max_err / 100) * len(tok.encode(" " + dd.text[u]))) + 8
+            for u in dd.utt_ids}
+
+
 def main(argv=None) -> int:
     setup_logging()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,7 +73,8 @@ def main(argv=None) -> int:
     log_config(logger, "roundtrip_filter", a)
     dd = read_kaldi_dir(a.synth)
     decoder = BatchedDecoder(load_any(a.model, device=a.device), DecoderConfig(**conf.get("decode", {})))
-    dec = decode_dir(dd, decoder, conf.get("batch_size", 16))
+    caps = token_caps(dd, decoder, a.max_err)
+    dec = decode_dir(dd, decoder, conf.get("batch_size", 16), max_new_tokens=caps)
     hyps = {utt: res.text for utt, res in zip(dec.ids, dec.results)}
     scored, _ = score({u: dd.text[u] for u in dec.ids}, hyps, get_metric("mer"))  # sorted by id
     out, kept, per_spk = Path(a.out), [], defaultdict(lambda: {"total": 0, "kept": 0})

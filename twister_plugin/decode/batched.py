@@ -157,22 +157,31 @@ class BatchedDecoder:
 
     @torch.no_grad()
     def decode_batch(self, waves: Sequence[np.ndarray | Tensor],
-                     languages: Sequence[str | None] | None = None) -> list[DecodeResult]:
-        """One batch of mono 16-kHz waveforms (each <= 30 s; longer ones are cut)."""
+                     languages: Sequence[str | None] | None = None,
+                     max_new_tokens: int | None = None) -> list[DecodeResult]:
+        """One batch of mono 16-kHz waveforms (each <= 30 s; longer ones are cut).
+        ``max_new_tokens``: a tighter cap than the config's for this batch (e.g. a round trip
+        that knows how long the text is); outputs stopped by it have ``finished`` False."""
         mel = waves_to_mel(waves, self.model.dims.n_mels, self.device)  # [B, M, 3000]
-        return self.decode_mel(mel, languages)
+        return self.decode_mel(mel, languages, max_new_tokens)
 
     @torch.no_grad()
     def decode_all(self, waves: Sequence[np.ndarray | Tensor],
                    languages: Sequence[str | None] | None = None,
-                   batch_size: int = 16, progress: bool = False) -> list[DecodeResult]:
+                   batch_size: int = 16, progress: bool = False,
+                   max_new_tokens: Sequence[int] | None = None) -> list[DecodeResult]:
         """Every waveform, in length-sorted batches; results in input order (``progress``: a
-        tqdm bar over utterances)."""
+        tqdm bar over utterances). ``max_new_tokens``: a cap per waveform; batches are then
+        sorted by it and each decodes up to its largest cap (bounds looping outputs)."""
         languages = list(languages) if languages is not None else [None] * len(waves)
+        if max_new_tokens is not None and len(max_new_tokens) != len(waves):
+            raise ValueError(f"{len(max_new_tokens)} token caps for {len(waves)} waveforms")
+        keys = list(max_new_tokens) if max_new_tokens is not None else [len(w) for w in waves]
         out: list[DecodeResult | None] = [None] * len(waves)
         bar = tqdm(total=len(waves), desc="decode", unit="utt", disable=not progress)
-        for batch in length_sorted_batches([len(w) for w in waves], batch_size):
-            results = self.decode_batch([waves[i] for i in batch], [languages[i] for i in batch])
+        for batch in length_sorted_batches(keys, batch_size):
+            cap = max(keys[i] for i in batch) if max_new_tokens is not None else None
+            results = self.decode_batch([waves[i] for i in batch], [languages[i] for i in batch], cap)
             for i, r in zip(batch, results):
                 out[i] = r
             bar.update(len(batch))
@@ -181,9 +190,12 @@ class BatchedDecoder:
 
     @torch.no_grad()
     def decode_mel(self, mel: Tensor, languages: Sequence[str | None] | None = None,
-                   ) -> list[DecodeResult]:
+                   max_new_tokens: int | None = None) -> list[DecodeResult]:
         """Decode log-mel features ``[B, M, 3000]``; ``languages[i]`` None = detect."""
         n_audio = mel.shape[0]
+        if max_new_tokens is not None and max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        max_new = self.max_new if max_new_tokens is None else min(self.max_new, max_new_tokens)
         languages = list(languages) if languages is not None else [None] * n_audio
         if len(languages) != n_audio:
             raise ValueError(f"{len(languages)} languages for {n_audio} utterances")
@@ -191,14 +203,14 @@ class BatchedDecoder:
         cross = self.text_decoder.cross_cache(features)
         search = self.new_search()
         cache = self.text_decoder.new_cache(n_audio * search.group_size,
-                                            self.prompts.length + self.max_new, self.device)
+                                            self.prompts.length + max_new, self.device)
         if any(lang is None for lang in languages):
             languages = self._detect(languages, cache, cross)
         prompt = self.prompts.tokens(languages)  # [B, P]
         cache.reset(n_audio)
         logits = self.text_decoder.forward(prompt, cache, cross)  # [B, P, V]
         stats = self.prompts.sot_statistics(logits[:, 0], languages)
-        best = self._search(logits[:, -1], search, cache, cross, n_audio)
+        best = self._search(logits[:, -1], search, cache, cross, n_audio, max_new)
         return [self._result(h, lang, st) for h, lang, st in zip(best, languages, stats)]
 
     def _detect(self, languages: list[str | None], cache: SelfAttentionCache,
@@ -210,16 +222,18 @@ class BatchedDecoder:
         return [lang if lang is not None else d for lang, d in zip(languages, detected)]
 
     def _search(self, logits: Tensor, search: SearchStrategy, cache: SelfAttentionCache,
-                cross: CrossAttentionCache, n_audio: int) -> list[Hypothesis]:
+                cross: CrossAttentionCache, n_audio: int, max_new: int) -> list[Hypothesis]:
         """The step loop: pick tokens, drop finished audios, run the decoder on the new tokens."""
         search.start(n_audio, self.device)
         hyps = Hyps(torch.zeros(n_audio, 0, dtype=torch.long, device=self.device),
                     torch.zeros(n_audio, dtype=torch.float32, device=self.device),
                     list(range(n_audio)))
-        for step in range(self.max_new):
+        for step in range(max_new):
             self.prompts.filter_logits(logits, first=step == 0)
             hyps, src, done = search.step(logits, hyps)
-            if step == self.max_new - 1:
+            if step == max_new - 1:
+                if bool(done.any()):  # ended exactly at the limit: finished, not cut
+                    hyps.keep(~done)
                 break
             rows = None
             if bool(done.any()):

@@ -163,3 +163,29 @@ def test_refused_inputs(model, waves):
         dec.decode_batch(waves[:1], ["zh", "en"])
     with pytest.raises(ValueError, match="mono"):
         dec.decode_batch([np.zeros((2, 16000), np.float32)])
+
+
+def test_token_caps_bound_outputs_and_leave_short_ones_unchanged(model, waves):
+    """A per-item cap (the round trip's bound on looping outputs): outputs within their cap are
+    exactly the uncapped ones; longer ones stop at the cap, marked unfinished; bad caps refused."""
+    dec = BatchedDecoder(model, _config(search="greedy"))
+    langs = ["zh"] * len(waves)
+    free = dec.decode_all(waves, langs, batch_size=3)
+    lengths = [len(r.tokens) for r in free]
+    assert len(set(lengths)) > 1  # the model ends at different steps for different audio
+    caps = [max(1, n - 2) if i % 2 else n + 5 for i, n in enumerate(lengths)]
+    capped = dec.decode_all(waves, langs, batch_size=1, max_new_tokens=caps)  # each its own cap
+    for i, (f, c) in enumerate(zip(free, capped)):
+        if i % 2 == 0:  # cap above its length: the same result
+            assert c.tokens == f.tokens and c.finished == f.finished
+        else:  # stopped at its cap: a prefix of the free decode, marked unfinished
+            assert len(c.tokens) == caps[i] < len(f.tokens) or len(f.tokens) <= 1
+            assert c.tokens == f.tokens[: len(c.tokens)] and not c.finished
+    roomy = dec.decode_all(waves, langs, batch_size=3, max_new_tokens=[n + 1 for n in lengths])
+    assert [r.tokens for r in roomy] == [r.tokens for r in free]  # batches sorted by cap: same
+    one = dec.decode_batch(waves[:2], langs[:2], max_new_tokens=1)
+    assert all(len(r.tokens) <= 1 for r in one)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        dec.decode_batch(waves[:1], langs[:1], max_new_tokens=0)
+    with pytest.raises(ValueError, match="token caps"):
+        dec.decode_all(waves, langs, max_new_tokens=[5])
