@@ -4,8 +4,10 @@ Built from ESPnet modules: a conformer/transformer text encoder, a (D,) speaker 
 projected and added to the encoder output, JETS's ``AlignmentModule`` (text-to-frame
 log-probabilities with a static beta-binomial prior added, as in "One TTS Alignment To Rule
 Them All": the prior makes the alignment usable within a few hundred steps) trained by the
-forward-sum loss, hard durations by ``viterbi_decode`` (plus the binarisation loss after
-``bin_loss_start_steps``), a ``DurationPredictor`` trained on those durations (log domain), a
+forward-sum loss, hard durations by monotonic alignment search (plus the binarisation loss
+after ``bin_loss_start_steps``; ``mas: torch``: the batched search of ``twister_plugin.tts.mas``
+on the model's device, ``mas: numba``: ESPnet's ``viterbi_decode``, per utterance on the CPU;
+identical durations), a ``DurationPredictor`` trained on those durations (log domain), a
 hard ``LengthRegulator``, a conformer/transformer decoder, Linear -> log-mel and a ``Postnet``.
 No external aligner, no pitch/energy targets, no collect_stats pass: log-mels are normalised by
 a fixed affine (``feats_mean``, ``feats_std``) and denormalised at inference.
@@ -30,6 +32,12 @@ from espnet2.gan_tts.jets.alignments import AlignmentModule, viterbi_decode
 from espnet2.gan_tts.jets.loss import ForwardSumLoss
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.tts.abs_tts import AbsTTS
+
+from twister_plugin.tts.mas import monotonic_alignment_search
+
+# hard-alignment search: (log_p_attn (B, T_feats, T_text), text_lengths, feats_lengths) ->
+# (durations (B, T_text), bin_loss ()); identical durations, different device/speed
+ALIGNMENT_SEARCHES = {"torch": monotonic_alignment_search, "numba": viterbi_decode}
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,7 @@ class FastSpeechConfig:
     lambda_bin: float = 1.0  # binarisation loss weight (after bin_loss_start_steps)
     lambda_dur: float = 1.0  # duration loss weight
     bin_loss_start_steps: int = 1000  # training steps before the binarisation loss is used
+    mas: str = "numba"  # hard-alignment search: "numba" (ESPnet) or "torch" (batched, on device; same result)
 
 
 def _blocks(c: FastSpeechConfig, idim: int, layers: int, units: int, input_layer):
@@ -82,6 +91,9 @@ class TwisterFastSpeech(AbsTTS):
     def __init__(self, idim: int, odim: int, spk_embed_dim: int | None = None, **conf):
         super().__init__()
         c = self.conf = FastSpeechConfig(**conf)
+        if c.mas not in ALIGNMENT_SEARCHES:
+            raise ValueError(f"TwisterFastSpeech: mas {c.mas!r}: want one of "
+                             f"{sorted(ALIGNMENT_SEARCHES)}")
         self.idim, self.odim, self.spk_embed_dim = idim, odim, spk_embed_dim
         embed = torch.nn.Embedding(idim, c.adim, padding_idx=0)
         self.encoder = _blocks(c, idim, c.elayers, c.eunits, embed)
@@ -137,7 +149,7 @@ class TwisterFastSpeech(AbsTTS):
                              f"(frames {feats_lengths.tolist()}, phones {text_lengths.tolist()})")
         text_pad = make_pad_mask(text_lengths).to(hs.device)  # (B, T_text) True = padding
         log_p_attn = self.aligner(hs, ys, text_lengths, feats_lengths, text_pad)
-        ds, bin_loss = viterbi_decode(log_p_attn, text_lengths, feats_lengths)
+        ds, bin_loss = ALIGNMENT_SEARCHES[self.conf.mas](log_p_attn, text_lengths, feats_lengths)
         return ds.long(), log_p_attn, bin_loss
 
     def forward(self, text: torch.Tensor, text_lengths: torch.Tensor, feats: torch.Tensor,
