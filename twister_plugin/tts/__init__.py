@@ -12,6 +12,8 @@ Modules:
                twister_fastspeech), chosen from the config by task_for(); used by bin/tts_train
     fastspeech TwisterFastSpeech: non-autoregressive log-mel TTS with a learned alignment
     vocoder    batched Griffin-Lim that inverts exactly the model's log-mel fbank
+    mas        batched monotonic alignment search (torch), equal to ESPnet's numba viterbi_decode
+    align_loss batched forward-sum loss and beta-binomial prior for the alignment module
     prepare    data dir -> ESPnet TTS dump (phone text, tokens, spembs, sids, shapes)
     vits_infer batched VITS inference with per-sentence speaker embeddings and speeds
     synth_engines  one synthesis strategy per model kind (VITS; mel model + Griffin-Lim)

@@ -5,10 +5,13 @@ projected and added to the encoder output, JETS's ``AlignmentModule`` (text-to-f
 log-probabilities with a static beta-binomial prior added, as in "One TTS Alignment To Rule
 Them All": the prior makes the alignment usable within a few hundred steps) trained by the
 forward-sum loss, hard durations by monotonic alignment search (plus the binarisation loss
-after ``bin_loss_start_steps``; ``mas: torch``: the batched search of ``twister_plugin.tts.mas``
-on the model's device, ``mas: numba``: ESPnet's ``viterbi_decode``, per utterance on the CPU;
-identical durations), a ``DurationPredictor`` trained on those durations (log domain), a
-hard ``LengthRegulator``, a conformer/transformer decoder, Linear -> log-mel and a ``Postnet``.
+after ``bin_loss_start_steps``; ``align_loss: batched``: prior and forward-sum loss of
+``twister_plugin.tts.align_loss``, batched on the model's device, ``espnet``: ESPnet's, per
+utterance, prior via scipy on the host; same values; ``mas: torch``: the batched search of
+``twister_plugin.tts.mas`` on the model's device, ``mas: numba``: ESPnet's ``viterbi_decode``,
+per utterance on the CPU; identical durations), a ``DurationPredictor`` trained on those
+durations (log domain), a hard ``LengthRegulator``, a conformer/transformer decoder,
+Linear -> log-mel and a ``Postnet``.
 No external aligner, no pitch/energy targets, no collect_stats pass: log-mels are normalised by
 a fixed affine (``feats_mean``, ``feats_std``) and denormalised at inference.
 
@@ -33,11 +36,16 @@ from espnet2.gan_tts.jets.loss import ForwardSumLoss
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.tts.abs_tts import AbsTTS
 
+from twister_plugin.tts.align_loss import BatchedForwardSumLoss, BatchedPriorAlignmentModule
 from twister_plugin.tts.mas import monotonic_alignment_search
 
 # hard-alignment search: (log_p_attn (B, T_feats, T_text), text_lengths, feats_lengths) ->
 # (durations (B, T_text), bin_loss ()); identical durations, different device/speed
 ALIGNMENT_SEARCHES = {"torch": monotonic_alignment_search, "numba": viterbi_decode}
+# soft alignment: (aligner class (beta-binomial prior), forward-sum loss class); same values
+# and gradients, "batched" builds the prior on the device and runs one ctc_loss per batch
+ALIGN_LOSSES = {"batched": (BatchedPriorAlignmentModule, BatchedForwardSumLoss),
+                "espnet": (AlignmentModule, ForwardSumLoss)}
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class FastSpeechConfig:
     lambda_dur: float = 1.0  # duration loss weight
     bin_loss_start_steps: int = 1000  # training steps before the binarisation loss is used
     mas: str = "numba"  # hard-alignment search: "numba" (ESPnet) or "torch" (batched, on device; same result)
+    align_loss: str = "batched"  # prior + forward-sum loss: "batched" (on device), "espnet" (same)
 
 
 def _blocks(c: FastSpeechConfig, idim: int, layers: int, units: int, input_layer):
@@ -94,11 +103,15 @@ class TwisterFastSpeech(AbsTTS):
         if c.mas not in ALIGNMENT_SEARCHES:
             raise ValueError(f"TwisterFastSpeech: mas {c.mas!r}: want one of "
                              f"{sorted(ALIGNMENT_SEARCHES)}")
+        if c.align_loss not in ALIGN_LOSSES:
+            raise ValueError(f"TwisterFastSpeech: align_loss {c.align_loss!r}: want one of "
+                             f"{sorted(ALIGN_LOSSES)}")
+        aligner_cls, forward_sum_cls = ALIGN_LOSSES[c.align_loss]
         self.idim, self.odim, self.spk_embed_dim = idim, odim, spk_embed_dim
         embed = torch.nn.Embedding(idim, c.adim, padding_idx=0)
         self.encoder = _blocks(c, idim, c.elayers, c.eunits, embed)
         self.spk_proj = torch.nn.Linear(spk_embed_dim, c.adim) if spk_embed_dim else None
-        self.aligner = AlignmentModule(c.adim, odim)
+        self.aligner = aligner_cls(c.adim, odim)
         self.duration_predictor = DurationPredictor(
             idim=c.adim, n_layers=c.duration_predictor_layers, n_chans=c.duration_predictor_chans,
             dropout_rate=c.duration_predictor_dropout_rate)
@@ -108,7 +121,7 @@ class TwisterFastSpeech(AbsTTS):
         self.postnet = None if c.postnet_layers == 0 else Postnet(
             idim=odim, odim=odim, n_layers=c.postnet_layers, n_chans=c.postnet_chans,
             n_filts=c.postnet_filts, dropout_rate=c.postnet_dropout_rate)
-        self.forward_sum = ForwardSumLoss()
+        self.forward_sum = forward_sum_cls()
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))  # saved: resume-safe
 
     def extra_repr(self) -> str:
