@@ -54,3 +54,27 @@ def tiny_whisper_checkpoint(path: Path, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"dims": dims.__dict__, "model_state_dict": model.state_dict()}, path)
     return path
+
+
+def fastspeech_tiny_batch(data_root: Path, tiny_config: Path):
+    """Inputs for TwisterFastSpeech (tiny config, idim 30, spk_embed_dim 8) on 3 real S0150
+    utterances: (text (3, 15), text lengths, log-mels (3, T, 80), feats lengths, spembs (3, 8)).
+    The text is random phone ids (seeded); the log-mels are the config's fbank of real audio.
+    Skips the test when the shared data is absent."""
+    import pytest
+    import soundfile as sf
+    import torch
+    import yaml
+    from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
+
+    if not (data_root / S0150 / "manifest.tsv").exists():
+        pytest.skip("shared data not available")
+    fbank = LogMelFbank(**yaml.safe_load(tiny_config.read_text())["feats_extract_conf"])
+    wavs = [torch.from_numpy(sf.read(r["audio"], dtype="float32")[0])
+            for r in read_manifest(data_root, S0150)[:3]]
+    lens = torch.tensor([len(w) for w in wavs])
+    feats, flens = fbank(torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True), lens)
+    g = torch.Generator().manual_seed(0)
+    tlens = torch.tensor([12, 9, 15])
+    text = torch.randint(1, 30, (3, 15), generator=g) * (torch.arange(15)[None] < tlens[:, None])
+    return text, tlens, feats, flens, torch.randn(3, 8, generator=g)

@@ -121,6 +121,8 @@ def _bench() -> None:
 
     from espnet2.gan_tts.jets.loss import ForwardSumLoss
 
+    from twister_plugin.tts.mas import bench_batch
+
     p = argparse.ArgumentParser(description="Time batched vs ESPnet forward-sum loss + prior.")
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch", type=int, default=47)
@@ -128,12 +130,7 @@ def _bench() -> None:
     p.add_argument("--feats", type=int, default=400)
     p.add_argument("--repeats", type=int, default=5)
     a = p.parse_args()
-    g = torch.Generator().manual_seed(0)
-    tl = torch.randint(a.text // 2, a.text + 1, (a.batch,), generator=g)
-    fl = torch.maximum(torch.randint(a.feats // 2, a.feats + 1, (a.batch,), generator=g), tl)
-    tl[0], fl[0] = a.text, a.feats
-    lp0 = torch.randn(a.batch, a.feats, a.text, generator=g).log_softmax(-1).to(a.device)
-    tl, fl = tl.to(a.device), fl.to(a.device)
+    lp0, tl, fl = bench_batch(a.batch, a.text, a.feats, a.device)
 
     def sync():
         if a.device.startswith("cuda"):

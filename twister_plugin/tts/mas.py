@@ -113,6 +113,18 @@ def monotonic_alignment_search(log_p_attn: torch.Tensor, text_lengths: torch.Ten
     return ds, bin_loss
 
 
+def bench_batch(batch: int, text: int, feats: int, device: str
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A seeded random alignment batch for timing: log_p_attn (B, feats, text), text lengths in
+    [text/2, text], feature lengths in [feats/2, feats] (>= text length); item 0 at full size."""
+    g = torch.Generator().manual_seed(0)
+    tl = torch.randint(text // 2, text + 1, (batch,), generator=g)
+    fl = torch.maximum(torch.randint(feats // 2, feats + 1, (batch,), generator=g), tl)
+    tl[0], fl[0] = text, feats
+    lp = torch.randn(batch, feats, text, generator=g).log_softmax(-1)
+    return lp.to(device), tl.to(device), fl.to(device)
+
+
 def _bench() -> None:
     import argparse
     import json
@@ -127,12 +139,7 @@ def _bench() -> None:
     p.add_argument("--feats", type=int, default=400)
     p.add_argument("--repeats", type=int, default=5)
     a = p.parse_args()
-    g = torch.Generator().manual_seed(0)
-    tl = torch.randint(a.text // 2, a.text + 1, (a.batch,), generator=g)
-    fl = torch.maximum(torch.randint(a.feats // 2, a.feats + 1, (a.batch,), generator=g), tl)
-    tl[0], fl[0] = a.text, a.feats
-    lp = torch.randn(a.batch, a.feats, a.text, generator=g).log_softmax(-1).to(a.device)
-    tl, fl = tl.to(a.device), fl.to(a.device)
+    lp, tl, fl = bench_batch(a.batch, a.text, a.feats, a.device)
     out = dict(device=a.device, batch=a.batch, text=a.text, feats=a.feats)
     for name, fn in (("numba_s", viterbi_decode), ("torch_s", monotonic_alignment_search)):
         fn(lp, tl, fl)  # warm-up (numba compiles on first call)

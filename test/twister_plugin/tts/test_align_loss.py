@@ -5,14 +5,12 @@ on real S0150 utterances."""
 from pathlib import Path
 
 import pytest
-import soundfile as sf
 import torch
 import yaml
 from espnet2.gan_tts.jets.alignments import AlignmentModule
 from espnet2.gan_tts.jets.loss import ForwardSumLoss
-from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
 
-from twister_plugin.testing.tts import S0150, read_manifest
+from twister_plugin.testing.tts import fastspeech_tiny_batch
 from twister_plugin.tts.align_loss import (AlignLossInputError, BatchedForwardSumLoss,
                                            BatchedPriorAlignmentModule, beta_binomial_prior)
 from twister_plugin.tts.fastspeech import TwisterFastSpeech
@@ -132,24 +130,9 @@ def test_refused_inputs():
         TwisterFastSpeech(idim=30, odim=80, **{**conf, "align_loss": "cuda"})
 
 
-def _real_feats(n: int):
-    """Log-mels (B, T_feats, 80) + lengths of n real S0150 utterances (tiny config's fbank)."""
-    if not (DATA / S0150 / "manifest.tsv").exists():
-        pytest.skip("shared data not available")
-    fbank = LogMelFbank(**yaml.safe_load(TINY.read_text())["feats_extract_conf"])
-    wavs = [torch.from_numpy(sf.read(r["audio"], dtype="float32")[0])
-            for r in read_manifest(DATA, S0150)[:n]]
-    lens = torch.tensor([len(w) for w in wavs])
-    return fbank(torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True), lens)
-
-
 def test_fastspeech_same_losses_and_gradients_with_either_option():
     conf = {**yaml.safe_load(TINY.read_text())["tts_conf"], "spk_embed_dim": 8}
-    feats, flens = _real_feats(3)
-    g = torch.Generator().manual_seed(0)
-    tlens = torch.tensor([12, 9, 15])
-    text = torch.randint(1, 30, (3, 15), generator=g) * (torch.arange(15)[None] < tlens[:, None])
-    spembs = torch.randn(3, 8, generator=g)
+    text, tlens, feats, flens, spembs = fastspeech_tiny_batch(DATA, TINY)
     out = {}
     for option in ("espnet", "batched"):
         torch.manual_seed(0)

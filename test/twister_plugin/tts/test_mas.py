@@ -4,30 +4,17 @@ one by one, and TwisterFastSpeech gives the same durations/losses with either se
 from pathlib import Path
 
 import pytest
-import soundfile as sf
 import torch
 import yaml
 from espnet2.gan_tts.jets.alignments import viterbi_decode
-from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
 
-from twister_plugin.testing.tts import S0150, read_manifest
+from twister_plugin.testing.tts import fastspeech_tiny_batch
 from twister_plugin.tts.fastspeech import TwisterFastSpeech
 from twister_plugin.tts.mas import AlignmentLengthError, monotonic_alignment_search
 
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO / ".." / "shared" / "data"
 TINY = REPO / "egs2" / "twister" / "asr1" / "conf" / "tts" / "fastspeech_tiny.yaml"
-
-
-def _real_feats(n: int):
-    """Log-mels (B, T_feats, 80) + lengths of n real S0150 utterances (tiny config's fbank)."""
-    if not (DATA / S0150 / "manifest.tsv").exists():
-        pytest.skip("shared data not available")
-    fbank = LogMelFbank(**yaml.safe_load(TINY.read_text())["feats_extract_conf"])
-    wavs = [torch.from_numpy(sf.read(r["audio"], dtype="float32")[0])
-            for r in read_manifest(DATA, S0150)[:n]]
-    lens = torch.tensor([len(w) for w in wavs])
-    return fbank(torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True), lens)
 
 
 def _random_batch(seed: int, ties: bool = False, square: bool = False):
@@ -120,11 +107,7 @@ def test_refused_inputs():
 
 def test_fastspeech_same_alignment_and_losses_with_either_search():
     conf = {**yaml.safe_load(TINY.read_text())["tts_conf"], "spk_embed_dim": 8}
-    feats, flens = _real_feats(3)
-    g = torch.Generator().manual_seed(0)
-    tlens = torch.tensor([12, 9, 15])
-    text = torch.randint(1, 30, (3, 15), generator=g) * (torch.arange(15)[None] < tlens[:, None])
-    spembs = torch.randn(3, 8, generator=g)
+    text, tlens, feats, flens, spembs = fastspeech_tiny_batch(DATA, TINY)
     out = {}
     for mas in ("numba", "torch"):
         torch.manual_seed(0)
