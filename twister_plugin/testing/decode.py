@@ -167,3 +167,15 @@ def write_segments_dir(out_dir: str | Path, waves: list[np.ndarray], gap_s: floa
     (out / "utt2spk").write_text("".join(f"rec1-{i:03d} rec1\n" for i in range(len(waves))),
                                  encoding="utf-8")
     return out
+
+
+def loose_pseudo_label_conf(batch_size: int = 2, block_size: int | None = None) -> str:
+    """pseudo_label YAML for the tiny random models: they loop, and these thresholds let some
+    of their output through the filters (zh prompts, 40 tokens at most)."""
+    block = "" if block_size is None else f"block_size: {block_size}\n"
+    return (f"language: zh\nbatch_size: {batch_size}\n{block}"
+            "decode:\n  max_new_tokens: 40\n"
+            "filters:\n  logprob_threshold: -100\n  min_language_prob: 0.0\n"
+            "  compression_ratio_threshold: 1000\n  ngram_max_count: 1000\n"
+            "  suffix_min_units: 100000\n  allowed_languages: [zh, en, my]\n"
+            "  zh_min_rate: 0.0\n  zh_max_rate: 1000\n")

@@ -12,24 +12,10 @@ from twister_plugin.asr.filters import FilterConfig
 from twister_plugin.asr.pseudo_label import PseudoLabelConfig
 from twister_plugin.asr.pseudo_merge import make_report, report_text, segment_hours
 from twister_plugin.bin.pseudo_label import main
-from twister_plugin.testing.decode import ending_model, save_model, tones, write_segments_dir, write_wave_dir
+from twister_plugin.testing.decode import (ending_model, loose_pseudo_label_conf, save_model, tones,
+                                           write_segments_dir, write_wave_dir)
 
-# the tiny random model loops; these thresholds let some of its output through
-TINY_CONF = """\
-language: zh
-batch_size: 4
-decode:
-  max_new_tokens: 40
-filters:
-  logprob_threshold: -100
-  min_language_prob: 0.0
-  compression_ratio_threshold: 1000
-  ngram_max_count: 1000
-  suffix_min_units: 100000
-  allowed_languages: [zh, en, my]
-  zh_min_rate: 0.0
-  zh_max_rate: 1000
-"""
+TINY_CONF = loose_pseudo_label_conf(batch_size=4)
 GAP_S = 0.5
 
 

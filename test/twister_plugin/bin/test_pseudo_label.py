@@ -14,27 +14,11 @@ from twister_plugin.data import AudioError, read_kaldi_dir, to_lhotse
 from twister_plugin.decode import BatchedDecoder
 from twister_plugin.testing.data import shared_data
 from twister_plugin.testing.decode import (
-    base_checkpoint, ending_model, noise_and_silence, save_model, tones, write_segments_dir,
-    write_wave_dir,
+    base_checkpoint, ending_model, loose_pseudo_label_conf, noise_and_silence, save_model, tones,
+    write_segments_dir, write_wave_dir,
 )
 
-# the tiny random model loops; these thresholds let some of its output through
-TINY_CONF = """\
-language: zh
-batch_size: 2
-block_size: 2
-decode:
-  max_new_tokens: 40
-filters:
-  logprob_threshold: -100
-  min_language_prob: 0.0
-  compression_ratio_threshold: 1000
-  ngram_max_count: 1000
-  suffix_min_units: 100000
-  allowed_languages: [zh, en, my]
-  zh_min_rate: 0.0
-  zh_max_rate: 1000
-"""
+TINY_CONF = loose_pseudo_label_conf(block_size=2)
 OUTPUTS = ["text", "scores.jsonl", "report.json", "report.txt", "data/wav.scp", "data/text",
            "data/utt2spk", "data/spk2utt", "data/utt2lang", "data/utt2dur"]
 
