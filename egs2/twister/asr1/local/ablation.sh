@@ -30,7 +30,9 @@ src=exp/round$round
 r=exp/round${round}_$tag
 prev_model=$whisper_dir/$whisper.pt
 [ "$round" -eq 1 ] || prev_model=exp/round$((round - 1))/asr
-for need in "$src/pseudo" "$src/synth"; do
+needs="$src/pseudo"  # self-training only (real ratio 1) needs no synthetic data
+awk -v r="$real_ratio" 'BEGIN { exit !(r < 1) }' && needs="$needs $src/synth"
+for need in $needs; do
   [ -f "$need/.done" ] || { echo "$0: $need is not done (run run.sh stages 3-6 first)" >&2; exit 2; }
 done
 log() { echo "$(date '+%F %T') [ablation $tag] $*"; }

@@ -21,3 +21,4 @@ asr_conf=conf/asr/finetune_base_gpu.yaml
 real_ratio=0.2                          # 1 real pseudo-labelled : 4 synthetic utterances
 lm_conf=conf/lm/transformer_base.yaml   # stage 10 (LM fusion peer, issue 13)
 lm_dev_set=s0150_eval
+lm_weights="0.1 0.2 0.3"               # session 2 on the H100: 0.2 best, 0.3 already worse than none

