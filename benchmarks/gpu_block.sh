@@ -56,6 +56,7 @@ lane0() {
   say lane0 "round 2 (TTS reused)"
   recipe 0 round2.log --stage 3 --stop_stage 9 --rounds 2 --tts_retrain false; say lane0 "round 2 rc $?"
   wait_for "$B/lane1.done" 900
+  rm -f $R/exp/lm_fusion/.done  # stage 10 decodes only what it has not decoded yet
   say lane0 "stage 10 for round 2"; recipe 0 stage10_round2.log --stage 10 --stop_stage 10 --rounds 2
   say lane0 "stage 10 rc $?"
 }
