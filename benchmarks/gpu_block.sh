@@ -53,20 +53,16 @@ lane0() {
   recipe 0 round1.log --stage 7 --stop_stage 9; say lane0 "stages 7-9 rc $?"
   wait_for "$B/stage10_lane1.done" 600
   say lane0 "stage 10 for round 1"; recipe 0 stage10_round1.log --stage 10 --stop_stage 10; say lane0 "rc $?"
-  say lane0 "round 2 (TTS reused)"
-  recipe 0 round2.log --stage 3 --stop_stage 9 --rounds 2 --tts_retrain false; say lane0 "round 2 rc $?"
-  wait_for "$B/lane1.done" 900
-  rm -f $R/exp/lm_fusion/.done  # stage 10 decodes only what it has not decoded yet
-  say lane0 "stage 10 for round 2"; recipe 0 stage10_round2.log --stage 10 --stop_stage 10 --rounds 2
-  say lane0 "stage 10 rc $?"
 }
 
 lane1() {
   export CUDA_VISIBLE_DEVICES=1
-  say lane1 "decode_speed"
-  [ -n "${BLOCK_DRY:-}" ] || timeout 240 python3 benchmarks/decode_speed.py --manifest "$S0150" --model "$W" --device cuda \
-      --limit_a 100 --bs_d 256,512 --repeats 2 --out "$B/out/bench_decode.json" > "$B/decode_speed.log" 2>&1
-  say lane1 "decode_speed rc $?"
+  if [ -z "${BLOCK_SKIP_BENCH:-}" ]; then
+    say lane1 "decode_speed"
+    [ -n "${BLOCK_DRY:-}" ] || timeout 240 python3 benchmarks/decode_speed.py --manifest "$S0150" --model "$W" \
+        --device cuda --limit_a 100 --bs_d 256,512 --repeats 2 --out "$B/out/bench_decode.json" > "$B/decode_speed.log" 2>&1
+    say lane1 "decode_speed rc $?"
+  fi
   wait_for $R/exp/round1/pseudo/.done 600
   say lane1 "ablation selftrain"; ablation 1 selftrain 1.0; say lane1 "selftrain rc $?"
   say lane1 "stage 10 (LM, zero-shot fusion)"; recipe 1 stage10.log --stage 10 --stop_stage 10
@@ -76,14 +72,16 @@ lane1() {
   done
   wait_for $R/exp/round1/synth/.done 900
   say lane1 "ablation synthonly"; ablation 1 synthonly 0.0; say lane1 "synthonly rc $?"
-  touch "$B/lane1.done"
+  wait_for $R/exp/round1/eval/.done 900
+  say lane1 "round 2 (TTS reused)"
+  recipe 1 round2.log --stage 3 --stop_stage 9 --rounds 2 --tts_retrain false; say lane1 "round 2 rc $?"
 }
 
 orchestrate() {
   say main "start (TTS ${TWISTER_TTS_MINUTES} min)"
   (cd $R && { [ -f data_src/.done ] || { python3 local/split_s0150.py --manifest "$S0150" --out data_src && touch data_src/.done; }; }
    ./run.sh --profile $PROFILE --stage 1 --stop_stage 2) > "$B/stages12.log" 2>&1 &
-  [ -n "${BLOCK_DRY:-}" ] || timeout 260 python3 benchmarks/multi_gpu.py --model "$W" --manifest "$S0150" --budget_s 230 \
+  [ -n "${BLOCK_DRY:-}${BLOCK_SKIP_BENCH:-}" ] || timeout 260 python3 benchmarks/multi_gpu.py --model "$W" --manifest "$S0150" --budget_s 230 \
       --out "$B/out/multi_gpu.json" > "$B/multi_gpu.log" 2>&1
   say main "multi_gpu rc $?"
   wait; say main "stages 1-2 done: $(tail -n 1 "$B/stages12.log")"

@@ -50,6 +50,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--skip_pseudo", action="store_true", help="leave out (b) pseudo-labelling")
     p.add_argument("--skip_ddp", action="store_true", help="leave out (a) fine-tuning")
     p.add_argument("--pl_utts", type=int, default=500, help="utterances to pseudo-label")
+    p.add_argument("--pl_repeat", type=int, default=1,
+                   help="copies of those utterances (new ids): enough work that the fixed start-up "
+                        "of a job (imports, model load) does not decide the scaling")
     p.add_argument("--pl_batch", type=int, default=64, help="pseudo_label --batch-size")
     p.add_argument("--tts_dir", help="tts_train output dir: also time sharded synthesis")
     p.add_argument("--tts_text", help="corpus to synthesise (default: shared text/zh_news_open.txt)")
@@ -179,6 +182,10 @@ def compare_losses(one: dict, many: dict) -> dict:
     if "samples_per_s" in one and "samples_per_s" in many:
         out["scaling_efficiency"] = many["samples_per_s"] / (many["world"] * one["samples_per_s"])
         out["speedup"] = many["samples_per_s"] / one["samples_per_s"]
+    if one.get("step_s") and many.get("step_s"):  # steady state: median timed step (no compiles)
+        med = [sorted(r["step_s"][1:])[len(r["step_s"][1:]) // 2] for r in (one, many)]
+        out["median_step_s"] = med
+        out["scaling_efficiency_median_step"] = med[0] / (many["world"] * med[1])
     return out
 
 
@@ -208,8 +215,17 @@ def pseudo_data(a, tmp: Path) -> Path:
 
     dd = read_manifest(a.manifest)
     dd.text = None  # unlabeled
-    write_kaldi_dir(dd.subset(dd.utt_ids[: a.pl_utts]), tmp / "unlabeled")
-    return tmp / "unlabeled"
+    dd = dd.subset(dd.utt_ids[: a.pl_utts])
+    out = tmp / "unlabeled"
+    write_kaldi_dir(dd, out)
+    if a.pl_repeat > 1:  # k copies under new ids (utterance = speaker id suffix kept unique)
+        for name in ("wav.scp", "utt2spk"):
+            lines = (out / name).read_text(encoding="utf-8").splitlines()
+            (out / name).write_text("".join(f"r{k}-{line}\n" for k in range(a.pl_repeat) for line in lines),
+                                    encoding="utf-8")
+        for name in ("spk2utt", "utt2dur", "segments", "utt2lang"):
+            (out / name).unlink(missing_ok=True)
+    return out
 
 
 def run_pseudo(a, tmp: Path, deadline: float) -> dict:
@@ -218,7 +234,7 @@ def run_pseudo(a, tmp: Path, deadline: float) -> dict:
            "--config", str(PSEUDO_CONF), "--out", "OUT", "--shard", "JOB/NJ", "--device", a.device,
            "--batch-size", str(a.pl_batch)]
     rows, outs = sharded_jobs(a, "pseudo", cmd, tmp, deadline)
-    rows["utterances"] = a.pl_utts
+    rows["utterances"] = a.pl_utts * a.pl_repeat
     texts = [_read_text(outs[k] / "text") for k in ("jobs1", f"jobs{a.ngpu}")]
     same = sum(texts[0].get(u) == t for u, t in texts[1].items())
     rows["labels"] = dict(kept_1=len(texts[0]), kept_n=len(texts[1]), identical=same)
