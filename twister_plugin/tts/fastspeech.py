@@ -185,7 +185,10 @@ class TwisterFastSpeech(AbsTTS):
                 + use_bin * c.lambda_bin * bin_loss)
         if self.training:
             self.steps += 1
+        # synth_loss: what synthesis depends on (no alignment/binarisation terms, which jump when
+        # the binarisation loss starts); the configs pick their best epoch by it
         stats = dict(loss=loss.item(), mel_loss=mel_loss.item(), duration_loss=dur_loss.item(),
+                     synth_loss=(mel_loss + dur_loss).item(),
                      align_loss=align_loss.item(), bin_loss=float(bin_loss.detach()))
         return force_gatherable((loss, stats, text.new_tensor(text.size(0))), loss.device)
 

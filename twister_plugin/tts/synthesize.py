@@ -30,8 +30,23 @@ from twister_plugin.tts.text_norm import spoken_text
 from twister_plugin.tts.synth_io import ShardWriter, merge_if_complete, wav_ok, write_wav
 
 log = logging.getLogger(__name__)
-# first that exists is used: GAN configs rank by train.total_count, mel configs by valid.mel_loss
-MODEL_FILES = ("train.total_count.best.pth", "valid.mel_loss.best.pth", "latest.pth")
+# first that exists is used: GAN configs rank by train.total_count (= the latest epoch), mel
+# configs by valid.synth_loss (mel + duration loss, TwisterFastSpeech), older mel runs by
+# valid.mel_loss. The mel loss alone is teacher-forced (true durations), so it cannot see the
+# duration predictor. Session 3 (H200, 375 S0150 utterances, epochs 1-6): valid mel loss 0.81,
+# 0.70, 0.68, 0.69, 0.70, 0.70 while valid duration loss 0.81, 0.69, 0.65, 0.31, 0.40, 0.50;
+# synthesis from the mel-loss "best" (epoch 3) gave 3-5 voiced blobs per 15-20-syllable
+# sentence (round-trip MER 107%); synth_loss picks epoch 4.
+MODEL_FILES = ("train.total_count.best.pth", "valid.synth_loss.best.pth", "valid.mel_loss.best.pth",
+               "latest.pth")
+
+
+def pick_model_file(model_dir: Path) -> Path:
+    """The checkpoint synthesis uses by default: the first of MODEL_FILES in ``model_dir``."""
+    found = next((model_dir / m for m in MODEL_FILES if (model_dir / m).exists()), None)
+    if found is None:
+        raise FileNotFoundError(f"{model_dir}: no model file ({' or '.join(MODEL_FILES)})")
+    return found
 
 
 @dataclass(frozen=True)
@@ -117,10 +132,9 @@ class Synthesizer:
         self.dir, self.config = Path(model_dir), config
         if not (self.dir / "config.yaml").is_file():
             raise FileNotFoundError(f"{self.dir}: no config.yaml (not a tts_train --output_dir)")
-        ckpt = Path(model_file) if model_file else next(
-            (self.dir / m for m in MODEL_FILES if (self.dir / m).exists()), None)
-        if ckpt is None or not ckpt.exists():
-            raise FileNotFoundError(f"{self.dir}: no model file ({' or '.join(MODEL_FILES)})")
+        ckpt = Path(model_file) if model_file else pick_model_file(self.dir)
+        if not ckpt.exists():
+            raise FileNotFoundError(f"{ckpt}: no such model file")
         task = task_for(yaml.safe_load((self.dir / "config.yaml").read_text()).get("tts"))
         model, args = task.build_model_from_file(self.dir / "config.yaml", ckpt, config.device)
         self.model = model.eval()

@@ -132,7 +132,7 @@ def trained(tmp_path_factory):
 
 def test_tiny_model_trains_with_falling_mel_loss(trained):
     exp = trained / "exp"
-    for name in ("config.yaml", "latest.pth", "valid.mel_loss.best.pth", "tokens.txt",
+    for name in ("config.yaml", "latest.pth", "valid.synth_loss.best.pth", "tokens.txt",
                  "frontend.yaml", "voices.npz"):
         assert (exp / name).exists(), name
     assert yaml.safe_load((exp / "config.yaml").read_text())["tts_conf"]["spk_embed_dim"] == 64
@@ -193,7 +193,7 @@ def test_time_budget_stops_training_and_adds_up_over_reruns(trained, tmp_path):
     assert took < 90
     epochs = sorted(torch.load(exp / "checkpoint.pth", weights_only=False)["reporter"]["stats"])
     assert epochs[:4] == [1, 2, 3, 4] and len(epochs) > 4  # resumed, then trained more
-    assert (exp / "valid.mel_loss.best.pth").exists()
+    assert (exp / "valid.synth_loss.best.pth").exists()
     mtime = (exp / "checkpoint.pth").stat().st_mtime
     assert tts_train.main(argv) == 0  # budget spent: returns at once, trains nothing
     assert (exp / "checkpoint.pth").stat().st_mtime == mtime

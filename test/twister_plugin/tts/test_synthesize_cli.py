@@ -27,3 +27,16 @@ def test_corpus_shards_partition_the_non_empty_lines(tmp_path):
     corpus.write_text("a\n\nb\nc\n  \nd\ne\n", encoding="utf-8")
     shards = [list(read_corpus(corpus, j, 2)) for j in (1, 2)]
     assert shards == [[(1, "a"), (4, "c"), (7, "e")], [(3, "b"), (6, "d")]]
+
+
+def test_default_checkpoint_is_picked_by_synth_loss_then_mel_loss_then_latest(tmp_path):
+    """Mel models: the epoch with the best mel + duration loss, not the teacher-forced mel loss."""
+    from twister_plugin.tts.synthesize import pick_model_file
+
+    with pytest.raises(FileNotFoundError, match="no model file"):
+        pick_model_file(tmp_path)
+    for name in ("latest.pth", "valid.mel_loss.best.pth", "valid.synth_loss.best.pth"):
+        (tmp_path / name).write_bytes(b"x")
+        assert pick_model_file(tmp_path).name == name
+    (tmp_path / "train.total_count.best.pth").write_bytes(b"x")  # GAN configs (VITS)
+    assert pick_model_file(tmp_path).name == "train.total_count.best.pth"
