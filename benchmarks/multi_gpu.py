@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -203,10 +204,26 @@ def sharded_jobs(a, name: str, job_cmd: list[str], tmp: Path, deadline: float) -
         rows[f"jobs{nj}"] = dict(wall_s=timed_run(cmd, env, deadline, tmp / f"{name}{nj}.runpl.log"),
                                  gpus=gpus if a.device == "cuda" else "cpu", out=str(out))
     outs = {k: Path(rows[k].pop("out")) for k in list(rows)}
+    for k, o in outs.items():  # each job's own work time (model loaded, start-up excluded)
+        rows[k]["work_s"] = job_work_seconds(o / "log", name)
     one, many = rows["jobs1"]["wall_s"], rows[f"jobs{a.ngpu}"]["wall_s"]
     rows["speedup"] = one / many
     rows["scaling_efficiency"] = one / (a.ngpu * many)
+    w1, wn = rows["jobs1"]["work_s"], rows[f"jobs{a.ngpu}"]["work_s"]
+    if w1 and wn:  # the slowest shard decides when the work is done
+        rows["scaling_efficiency_work"] = max(w1) / (a.ngpu * max(wn))
+        rows["startup_s_jobs1"] = round(one - max(w1), 2)
     return rows, outs
+
+
+def job_work_seconds(log_dir: Path, name: str) -> list[float]:
+    """``work_s`` of each job log ``<name>.<J>.log`` (pseudo_label / synthesize print it last)."""
+    found = []
+    for log in sorted(log_dir.glob(f"{name}.*.log")):
+        hits = re.findall(r"work_s=([0-9.]+)", log.read_text(errors="replace"))
+        if hits:
+            found.append(float(hits[-1]))
+    return found
 
 
 def pseudo_data(a, tmp: Path) -> Path:

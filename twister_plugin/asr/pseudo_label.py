@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,6 +212,7 @@ def run_shard(dd: DataDir, out: str | Path, shard: int, n_shards: int, cfg: Pseu
         logger.info("shard %d/%d: resuming; %d utterances of %d blocks are in %s", shard,
                     n_shards, n_done, len(mine) - len(todo), paths["partial"])
     decoder = make_decoder() if todo else None
+    t0 = time.perf_counter()  # decoding only (benchmarks/multi_gpu.py reads work_s)
     with tqdm(total=sum(len(blocks[b]) for b in mine), initial=n_done, unit="utt",
               desc=f"pseudo-label {shard}/{n_shards}") as bar:
         for b in todo:  # each block is written when done: a kill loses at most one block
@@ -220,8 +222,8 @@ def run_shard(dd: DataDir, out: str | Path, shard: int, n_shards: int, cfg: Pseu
     atomic_write_text(paths["done"], f"{len(records)}\n")
     shutil.rmtree(paths["partial"], ignore_errors=True)  # with any temp file a kill left there
     bad = sum("error" in r for r in records)
-    logger.info("shard %d/%d: %d utterances (%d bad audio) -> %s", shard, n_shards, len(records),
-                bad, paths["final"])
+    logger.info("shard %d/%d: %d utterances (%d bad audio) -> %s; work_s=%.2f", shard, n_shards,
+                len(records), bad, paths["final"], time.perf_counter() - t0)
 
 
 def _bad_audio(dd: DataDir, utt: str, err: AudioError, cfg: PseudoLabelConfig) -> dict:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -72,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     from twister_plugin.tts.synthesize import Synthesizer, synthesize_shard
 
     synth = Synthesizer(a.model_dir, cfg, a.model_file)
+    t0 = time.perf_counter()  # synthesis only, model loaded (benchmarks/multi_gpu.py reads work_s)
     stats = synthesize_shard(synth, Path(a.text), Path(a.out), shard, num_shards)
-    log.info("synthesize shard %d/%d: %s", shard, num_shards, stats)
+    log.info("synthesize shard %d/%d: %s; work_s=%.2f", shard, num_shards, stats, time.perf_counter() - t0)
     return 0
 
 
