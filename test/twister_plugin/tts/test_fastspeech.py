@@ -197,3 +197,27 @@ def test_time_budget_stops_training_and_adds_up_over_reruns(trained, tmp_path):
     mtime = (exp / "checkpoint.pth").stat().st_mtime
     assert tts_train.main(argv) == 0  # budget spent: returns at once, trains nothing
     assert (exp / "checkpoint.pth").stat().st_mtime == mtime
+
+
+def test_duration_health_measures_zero_phones_dominant_phones_and_predicted_length():
+    import math
+
+    from twister_plugin.tts.fastspeech import duration_health
+
+    ds = torch.tensor([[2, 0, 6, 0], [3, 3, 0, 0]])  # alignment durations; last of row 2 is padding
+    keep = torch.tensor([[True, True, True, True], [True, True, True, False]])
+    frames = torch.tensor([8, 6])
+    pred = torch.tensor([[1.0, 1.0, 1.0, 1.0], [2.0, 0.0, 4.0, 9.0]])  # predicted frames
+    h = duration_health(ds, torch.log(pred + 1.0), keep, frames)
+    assert math.isclose(h["dur_zero"], 3 / 7, rel_tol=1e-6)  # 2 of 4 + 1 of 3 real phones: no frame
+    assert math.isclose(h["dur_max_share"], (6 / 8 + 3 / 6) / 2, rel_tol=1e-6)
+    assert math.isclose(h["pred_zero"], 1 / 7, rel_tol=1e-6)  # the padded phone's 9 frames do not count
+    assert math.isclose(h["pred_len_ratio"], (4 / 8 + 6 / 6) / 2, rel_tol=1e-6)
+
+
+def test_training_logs_duration_health(trained):
+    stats = torch.load(trained / "exp" / "checkpoint.pth", weights_only=False)["reporter"]["stats"]
+    for e in stats.values():
+        for key in ("synth_loss", "dur_zero", "dur_max_share", "pred_zero", "pred_len_ratio"):
+            assert 0.0 <= e["valid"][key] < 1e3, (key, e["valid"])
+        assert 0.0 <= e["valid"]["dur_zero"] <= 1.0 and 0.0 < e["valid"]["dur_max_share"] <= 1.0
