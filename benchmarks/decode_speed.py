@@ -5,6 +5,11 @@ Systems: (a) openai-whisper per-utterance ``transcribe``, (b) openai-whisper bat
 (``twister_plugin.decode.BatchedDecoder``). All start from waveforms already in memory (audio
 loading is timed once, separately) and end at text; speed is audio seconds / wall seconds.
 
+Sizes without weights here (small ... large-v3): ``--random_init SIZE`` builds that size with
+random weights (speed only, labelled so; no CER) and makes every system generate exactly
+``--forced_tokens`` tokens per utterance (end-of-text suppressed / HF ``min_new_tokens``), so all
+systems do the same decoder work.
+
 Usage:
     python benchmarks/decode_speed.py --manifest ../shared/data/zh/aishell_sample_S0150/manifest.tsv \
         --model tools/whisper/base.pt --device cuda --out bench_decode.json [--limit 500] [--limit_a 100]
@@ -43,8 +48,15 @@ def sys_transcribe(model, waves, lang, device, bs):
     return out
 
 
+FORCED = {"tokens": 0}  # --forced_tokens: every system generates exactly this many tokens
+
+
 def sys_whisper_decode(model, waves, lang, device, bs):
-    opts = whisper.DecodingOptions(language=lang, without_timestamps=True, fp16=device.startswith("cuda"))
+    extra = {}
+    if FORCED["tokens"]:
+        eot = whisper.tokenizer.get_tokenizer(model.is_multilingual, num_languages=model.num_languages).eot
+        extra = dict(sample_len=FORCED["tokens"], suppress_tokens=f"-1,{eot}")
+    opts = whisper.DecodingOptions(language=lang, without_timestamps=True, fp16=device.startswith("cuda"), **extra)
     out = []
     for i in range(0, len(waves), bs):
         mel = torch.stack([whisper.log_mel_spectrogram(whisper.pad_or_trim(torch.from_numpy(w)).to(device),
@@ -58,8 +70,10 @@ def sys_hf(hf_bundle, waves, lang, device, bs):
     out = []
     for i in range(0, len(waves), bs):
         feats = fe(list(waves[i:i + bs]), sampling_rate=16000, return_tensors="pt", device=device).input_features
+        n = FORCED["tokens"]
         ids = hf.generate(input_features=feats.to(device, hf.dtype), language=lang, task="transcribe",
-                          do_sample=False, num_beams=1, max_new_tokens=224)
+                          do_sample=False, num_beams=1, max_new_tokens=n or 224,
+                          **(dict(min_new_tokens=n) if n else {}))
         out += [tok.decode([t for t in seq.tolist() if t < tok.eot]).strip() for seq in ids]
     return out
 
@@ -90,13 +104,28 @@ def run(name, fn, model, waves, lang, device, bs, refs, ids, seconds, repeats=1)
         sync(device)
         walls.append(time.perf_counter() - t0)
     wall = walls[-1]
-    _, summ = score({u: refs[u] for u in ids}, dict(zip(ids, hyps)), get_metric("cer"), set_name=name)
+    cer = None if FORCED["tokens"] else score({u: refs[u] for u in ids}, dict(zip(ids, hyps)),
+                                              get_metric("cer"), set_name=name)[1].rate
     row = dict(system=name, n_utts=len(ids), audio_s=round(seconds, 1), wall_s=round(wall, 3),
-               x_real_time=round(seconds / wall, 1), batch=bs, cer=summ.rate,
+               x_real_time=round(seconds / wall, 1), batch=bs, cer=cer,
                wall_s_passes=[round(w, 3) for w in walls],
                x_real_time_first_pass=round(seconds / walls[0], 1))
     print(json.dumps(row), flush=True)
     return row, hyps
+
+
+def random_whisper(size: str, device: str):
+    """Two copies (the one all systems share, and fp32 for openai-whisper's own paths) of a
+    random-weight Whisper of ``size`` (same seed, same weights)."""
+    from whisper.model import Whisper
+
+    from twister_plugin.asr.sizes import dims_for
+
+    torch.manual_seed(0)
+    model = Whisper(dims_for(size)).to(device)
+    m32 = Whisper(dims_for(size)).to(device)
+    m32.load_state_dict(model.state_dict())
+    return model, m32.float()
 
 
 def main() -> None:
@@ -116,6 +145,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: library default)")
     p.add_argument("--out", default="bench_decode.json")
     p.add_argument("--hyp_dir", default="")
+    p.add_argument("--random_init", default="", help="a Whisper size built with random weights "
+                   "(speed only; --model is then not read)")
+    p.add_argument("--forced_tokens", type=int, default=0,
+                   help="tokens every system generates per utterance (default 24 with --random_init)")
     p.add_argument("--repeats", type=int, default=2,
                    help="timed passes per system; the last one is reported (1: cold single pass)")
     a = p.parse_args()
@@ -129,12 +162,19 @@ def main() -> None:
     secs = [len(w) / 16000 for w in waves]
     refs = dd.text
     half = a.device.startswith("cuda")
-    model = load_whisper(a.model, device=a.device)
+    if a.random_init:
+        model, m32 = random_whisper(a.random_init, a.device)
+        FORCED["tokens"] = a.forced_tokens or 24
+    else:
+        model = load_whisper(a.model, device=a.device)
+        m32 = load_whisper(a.model, device=a.device).float()  # openai-whisper keeps fp32 weights, fp16 compute
+        FORCED["tokens"] = a.forced_tokens
     model = model.half() if half else model.float()
-    m32 = load_whisper(a.model, device=a.device).float()  # openai-whisper keeps fp32 weights, fp16 compute
     rows, hyps = [], {}
     card = torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu"
-    meta = dict(card=card, torch=torch.__version__, whisper=whisper.__version__, load_audio_s=round(load_s, 2))
+    meta = dict(card=card, torch=torch.__version__, whisper=whisper.__version__, load_audio_s=round(load_s, 2),
+                weights=f"random init {a.random_init} (speed only)" if a.random_init else a.model,
+                forced_tokens=FORCED["tokens"] or None)
     for s in a.systems.split(","):
         if s == "a":
             n = min(a.limit_a, len(ids))
@@ -163,7 +203,11 @@ def main() -> None:
         elif s in ("d", "d8"):  # d8: ours with the int8 (dynamic quantised) encoder, CPU only
             dtype = "int8" if s == "d8" else a.dtype_d if half else "float32"
             for bs in [int(x) for x in a.bs_d.split(",")]:
-                dec = BatchedDecoder(m32, DecoderConfig(dtype=dtype))
+                forced = {}
+                if FORCED["tokens"]:
+                    eot = whisper.tokenizer.get_tokenizer(m32.is_multilingual, num_languages=m32.num_languages).eot
+                    forced = dict(max_new_tokens=FORCED["tokens"], suppress_tokens=f"-1,{eot}")
+                dec = BatchedDecoder(m32, DecoderConfig(dtype=dtype, **forced))
                 row, h = run(f"d_ours_{dtype}_bs{bs}", sys_ours, dec, waves, a.language, a.device, bs, refs, ids, sum(secs), a.repeats)
                 rows.append(row)
                 hyps[row["system"]] = h

@@ -13,7 +13,8 @@
 #               while stages 1-2 (data, CPU) run
 #   lane 0      round 1 stages 3-9 (TTS trains ${TTS_MIN:-8} min; benchmarks/tts_samples.py after
 #               stage 6), then round 2 (TTS reused), stage 10 for the rounds done
-#   lane 1      issue 7 decode_speed (warm passes); ablation selftrain once the pseudo-labels exist;
+#   lane 1      issue 7 decode_speed (warm passes; BLOCK_RANDOM_SIZES="small medium large-v3": the
+#               same at random init, forced 24 tokens, speed only); ablation selftrain once the pseudo-labels exist;
 #               stage 10 (LM + zero-shot fusion decodes, issue 13); ablation synthonly once
 #               stage 6 is done; TTS micro-benchmarks (MAS, alignment loss) on CUDA
 # Logs: ~/blk/*.log; results: ~/blk/out/ and the recipe's exp/ (collected by `poll`).
@@ -63,6 +64,13 @@ lane1() {
         --device cuda --limit_a 100 --bs_d 256,512 --repeats 2 --out "$B/out/bench_decode.json" > "$B/decode_speed.log" 2>&1
     say lane1 "decode_speed rc $?"
   fi
+  for size in ${BLOCK_RANDOM_SIZES:-}; do  # issue 7: sizes without weights, random init, speed only
+    say lane1 "decode_speed random-init $size"
+    timeout 200 python3 benchmarks/decode_speed.py --manifest "$S0150" --model none --random_init "$size" \
+        --device cuda --systems b,c,d --bs_b 64 --bs_c 64 --bs_d 64,128 --forced_tokens 24 --repeats 2 \
+        --out "$B/out/bench_decode_random_$size.json" > "$B/decode_random_$size.log" 2>&1
+    say lane1 "random-init $size rc $?"
+  done
   wait_for $R/exp/round1/pseudo/.done 600
   say lane1 "ablation selftrain"; ablation 1 selftrain 1.0; say lane1 "selftrain rc $?"
   say lane1 "stage 10 (LM, zero-shot fusion)"; recipe 1 stage10.log --stage 10 --stop_stage 10
