@@ -4,3 +4,7 @@ Importing this package is cheap; heavy modules (torch, espnet) are imported by t
 that need them.
 """
 __version__ = "0.1.0"
+
+from twister_plugin.utils.offline import guard_nltk as _guard_nltk
+
+_guard_nltk()  # ESPnet imports g2p_en, which downloads NLTK data at import: blocked, offline

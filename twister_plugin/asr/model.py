@@ -18,9 +18,7 @@ import logging
 from typing import Sequence
 
 import torch
-from twister_plugin.utils.offline import block_nltk_downloads
 
-block_nltk_downloads()  # before ESPnet imports g2p_en (it would try to download NLTK data)
 from espnet2.asr.espnet_model import ESPnetASRModel
 from espnet.nets.pytorch_backend.nets_utils import th_accuracy
 from espnet.nets.pytorch_backend.transformer.add_sos_eos import add_sos_eos
@@ -28,7 +26,6 @@ from espnet.nets.pytorch_backend.transformer.add_sos_eos import add_sos_eos
 from twister_plugin.asr.lora import add_lora
 
 logger = logging.getLogger(__name__)
-
 
 class TwisterWhisperASRModel(ESPnetASRModel):
     def __init__(

@@ -18,9 +18,7 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 import torch
-from twister_plugin.utils.offline import block_nltk_downloads
 
-block_nltk_downloads()  # before ESPnet imports g2p_en (it would try to download NLTK data)
 from espnet2.asr.decoder.abs_decoder import AbsDecoder
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from espnet2.asr.specaug.specaug import SpecAug
@@ -31,13 +29,11 @@ from twister_plugin.asr.sizes import dims_for
 
 logger = logging.getLogger(__name__)
 
-
 @functools.lru_cache(maxsize=2)
 def _load(checkpoint: str):
     from twister_plugin.whisper import load_whisper
 
     return load_whisper(checkpoint, device="cpu")
-
 
 def build_part(part: str, size: str, checkpoint: Optional[str]) -> Tuple[torch.nn.Module, ModelDimensions]:
     """Build the encoder or decoder of ``size``; copy weights from ``checkpoint`` if given.

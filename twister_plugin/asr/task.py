@@ -13,9 +13,6 @@ import argparse
 import logging
 from typing import Tuple
 
-from twister_plugin.utils.offline import block_nltk_downloads
-
-block_nltk_downloads()  # before ESPnet imports g2p_en (it would try to download NLTK data)
 from espnet2.tasks import asr as _asr
 
 from twister_plugin.asr.model import TwisterWhisperASRModel
@@ -30,7 +27,6 @@ _REGISTRY = {
 }
 for _choices, _cls in _REGISTRY.items():
     _choices.classes.setdefault("twister_whisper", _cls)
-
 
 class TwisterASRTask(_asr.ASRTask):
     """ASRTask plus the ``lang`` data key; everything else is ESPnet's trainer."""

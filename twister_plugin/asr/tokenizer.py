@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Union
 
 import numpy as np
-from twister_plugin.utils.offline import block_nltk_downloads
 
-block_nltk_downloads()  # before ESPnet imports g2p_en (it would try to download NLTK data)
 from espnet2.train.preprocessor import AbsPreprocessor
 from whisper.tokenizer import LANGUAGES, Tokenizer, get_tokenizer
 
@@ -27,7 +25,6 @@ ENGLISH_VOCAB = 51864
 _NON_LANGUAGE = 50257 + 2 + 6 + 1501
 _LATIN_START = re.compile(r"^[A-Za-z0-9]")
 
-
 @functools.lru_cache(maxsize=4)
 def tokenizer_for_vocab(n_vocab: int) -> Tokenizer:
     """The Whisper tokenizer whose vocabulary has ``n_vocab`` entries (51864: ``.en``)."""
@@ -37,7 +34,6 @@ def tokenizer_for_vocab(n_vocab: int) -> Tokenizer:
     if not 1 <= num_languages <= len(LANGUAGES):
         raise ValueError(f"no Whisper tokenizer has a vocabulary of {n_vocab}")
     return get_tokenizer(multilingual=True, num_languages=num_languages, task="transcribe")
-
 
 def token_strings(n_vocab: int) -> List[str]:
     """One printable, single-line name per token id (specials as ``<|...|>``)."""

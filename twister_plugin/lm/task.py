@@ -20,9 +20,7 @@ from pathlib import Path
 from typing import Dict, List, Union
 
 import numpy as np
-from twister_plugin.utils.offline import block_nltk_downloads
 
-block_nltk_downloads()  # before ESPnet imports g2p_en (it would try to download NLTK data)
 from espnet2.lm.espnet_model import ESPnetLanguageModel
 from espnet2.lm.seq_rnn_lm import SequentialRNNLM
 from espnet2.lm.transformer_lm import TransformerLM
@@ -38,7 +36,6 @@ from twister_plugin.utils.fileio import atomic_open
 
 EOT_NAME = "<|endoftext|>"
 _LATIN_START = re.compile(r"^[A-Za-z0-9]")
-
 
 class LMTextError(ValueError):
     """A text line the LM cannot take (empty, or a token list that is not Whisper's)."""

@@ -16,9 +16,6 @@ from __future__ import annotations
 import argparse
 from typing import Iterable, List
 
-from twister_plugin.utils.offline import block_nltk_downloads
-
-block_nltk_downloads()  # before ESPnet imports g2p_en (it would try to download NLTK data)
 from espnet2.tasks import gan_tts, tts
 from espnet2.tasks.gan_tts import GANTTSTask
 from espnet2.tasks.tts import TTSTask
@@ -31,7 +28,6 @@ from twister_plugin.tts.frontend import Frontend, FrontendConfig
 
 TWISTER_G2P = "twister"
 tts.tts_choices.classes.setdefault("twister_fastspeech", TwisterFastSpeech)  # --tts choice
-
 
 class TwisterTokenizer(AbsTokenizer):
     """ESPnet tokenizer over the Twister frontend (raw text -> phone tokens)."""
