@@ -40,9 +40,8 @@ recipe() {  # recipe GPU LOG run.sh-args...: the recipe on one GPU
   local g=$1 log=$2; shift 2
   (cd $R && CUDA_VISIBLE_DEVICES=$g TWISTER_NGPU=1 ./run.sh --profile $PROFILE "$@") >> "$B/$log" 2>&1
 }
-ablation() {  # ablation GPU TAG RATIO
-  (cd $R && CUDA_VISIBLE_DEVICES=$1 local/ablation.sh --profile $PROFILE --round 1 \
-      --real_ratio "$3" --tag "$2") >> "$B/ablation_$2.log" 2>&1
+ablation() {  # ablation GPU TAG RATIO: round 1's stages 7-9 with another mix (run.sh --tag)
+  recipe "$1" "ablation_$2.log" --stage 7 --stop_stage 9 --real_ratio "$3" --tag "$2"
 }
 
 lane0() {

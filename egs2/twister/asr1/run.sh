@@ -17,7 +17,8 @@
 #   6 synthesis      data/text/corpus.txt + tts (+ round trip) -> exp/round<k>/synth/{data,report.txt}
 #   7 ASR data       pseudo/data : synth/data by ${real_ratio}  -> exp/round<k>/asr_data/{train,valid}
 #   8 fine-tuning    asr_data + model of round k-1             -> exp/round<k>/asr/
-#   9 scoring        test sets, zero-shot and round k          -> exp/round<k>/decode_*/score, RESULTS.md
+#   9 scoring        test sets, zero-shot and round k          -> exp/round<k>/eval/<model>/<set>/score, RESULTS.md
+#   (--tag T --real_ratio R: stages 7-9 of each round with that mix -> exp/round<k>_T/, an ablation)
 #  10 LM peer        (optional, --stop_stage 10) a Whisper-token LM on data/text/corpus.txt, its
 #                    fusion weight chosen on ${lm_dev_set}, then zero-shot and every round decoded
 #                    with beam search without / with the LM  -> exp/lm/, exp/lm_fusion/, RESULTS.md
@@ -46,6 +47,9 @@ tts_conf=conf/tts/tiny.yaml
 asr_conf=conf/asr/finetune_tiny.yaml
 decode_conf=conf/decode.yaml
 real_ratio=0.5                   # share of real pseudo-labelled utterances in the ASR training mix
+tag=""                           # ablation: stages 7-9 of each round with this mix go to exp/round<k>_<tag>/
+                                 # (pseudo-labels and synthetic data from exp/round<k>/; e.g.
+                                 # --tag selftrain --real_ratio 1.0 --stage 7 --stop_stage 9)
 mix_opts=""                      # extra options for the mixing stage (concatenation, perturbation)
 lm_conf=conf/lm/tiny.yaml         # stage 10: LM trained on the synthesis text corpus
 decode_lm_conf=conf/decode_lm.yaml # stage 10: beam search + shallow fusion (lm_path set here)
@@ -215,28 +219,40 @@ for k in $(seq 1 "$rounds"); do
         --config "$pseudo_conf" --out "$r/synth" --device "$device" $roundtrip_opts
     finish "$r/synth"
   fi
-  if want 7 && ! done_or "$r/asr_data"; then
-    log "round $k: ASR training data (real ratio $real_ratio)"
+  # stages 7-9 write to $a: the round's own dir, or exp/round<k>_<tag>/ for an ablation mix
+  a=$r; models="zeroshot:$ckpt round$k:$r/asr"
+  if [ -n "$tag" ]; then
+    a=${r}_$tag; models="$tag:$a/asr"
+    if want 7 && [ ! -f "$a/asr_data/.done" ]; then
+      needs="$r/pseudo"  # self-training only (real ratio 1) needs no synthetic data
+      awk -v x="$real_ratio" 'BEGIN { exit !(x < 1) }' && needs="$needs $r/synth"
+      for need in $needs; do
+        [ -f "$need/.done" ] || { log "--tag $tag: $need is not done (run stages 3-6 first)"; exit 2; }
+      done
+    fi
+  fi
+  if want 7 && ! done_or "$a/asr_data"; then
+    log "round $k: ASR training data (real ratio $real_ratio) -> $a/asr_data"
     # shellcheck disable=SC2086,SC2046
     python -m twister_plugin.bin.mix_data --real "$r/pseudo/data" --synth "$r/synth/data" \
-        --real_ratio "$real_ratio" --out "$r/asr_data" \
+        --real_ratio "$real_ratio" --out "$a/asr_data" \
         $([ -f conf/mix.yaml ] && echo --config conf/mix.yaml) $mix_opts
-    finish "$r/asr_data"
+    finish "$a/asr_data"
   fi
-  if want 8 && ! done_or "$r/asr"; then
-    log "round $k: fine-tuning Whisper ($asr_conf)"
-    $train_cmd "$r/asr/log/train.log" python -m twister_plugin.bin.asr_train --config "$asr_conf" \
-        --init "$prev_model" --train_data "$r/asr_data/train" --valid_data "$r/asr_data/valid" \
-        --output_dir "$r/asr" --ngpu "$([ "$device" = cuda ] && echo "$ngpu" || echo 0)" \
+  if want 8 && ! done_or "$a/asr"; then
+    log "round $k: fine-tuning Whisper ($asr_conf) -> $a/asr"
+    $train_cmd "$a/asr/log/train.log" python -m twister_plugin.bin.asr_train --config "$asr_conf" \
+        --init "$prev_model" --train_data "$a/asr_data/train" --valid_data "$a/asr_data/valid" \
+        --output_dir "$a/asr" --ngpu "$([ "$device" = cuda ] && echo "$ngpu" || echo 0)" \
         --multiprocessing_distributed true  # ESPnet: DDP when ngpu > 1, ignored otherwise
-    finish "$r/asr"
+    finish "$a/asr"
   fi
-  if want 9 && ! done_or "$r/eval"; then
-    log "round $k: decoding and scoring test sets"
+  if want 9 && ! done_or "$a/eval"; then
+    log "round $k: decoding and scoring test sets ($models)"
     for t in $(cat data/test_sets); do
-      for m in zeroshot:"$ckpt" round$k:"$r/asr"; do
+      for m in $models; do
         name=${m%%:*}; model=${m#*:}
-        out=$r/eval/$name/$t
+        out=$a/eval/$name/$t
         [ -f "$out/.done" ] && continue
         python -m twister_plugin.bin.asr_inference --data "data/$t" --model "$model" \
             --config "$decode_conf" --out "$out" --device "$device"
@@ -247,7 +263,7 @@ for k in $(seq 1 "$rounds"); do
     done
     python -m twister_plugin.bin.score --results exp --write RESULTS.md
     python -m twister_plugin.bin.report --exp exp --out exp/report
-    finish "$r/eval"
+    finish "$a/eval"
   fi
   prev_model=$r/asr
 done

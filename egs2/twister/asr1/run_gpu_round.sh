@@ -7,7 +7,7 @@
 #
 # What it does: local/split_s0150.py (400 unlabeled / 100 held-out utterances), then
 # run.sh --profile PROFILE (stages 1-9, + 10 when asked), then for round 1 the
-# two ablations with local/ablation.sh (real-only and synthetic-only training mixes), each on
+# two ablations with run.sh --tag (real-only and synthetic-only training mixes), each on
 # its own GPU when two are given. Every step resumes: rerun the same command after a crash or a
 # time limit. Stage wall times: exp/stage_times.tsv. Results: RESULTS.md, exp/report/.
 set -euo pipefail
@@ -25,15 +25,16 @@ for ((i = 0; i < ${#args[@]}; i++)); do
   [ "${args[$i]}" = --stop_stage ] && stop=${args[$((i + 1))]}
 done
 ./run.sh --profile "$profile" "$@"
-# Ablations of round 1 (need its pseudo-labels and synthetic data: stage 6 done).
+# Ablations of round 1 (need its pseudo-labels; synthetic-only also its synthetic data): stages
+# 7-9 with another mix into exp/round1_<tag>/ (run.sh --tag), each on its own GPU when two are given.
 if [ "$stop" -ge 9 ] && [ -f exp/round1/synth/.done ]; then
   ngpu=${TWISTER_NGPU:-1}
-  CUDA_VISIBLE_DEVICES=0 local/ablation.sh --profile "$profile" --round 1 \
+  CUDA_VISIBLE_DEVICES=0 ./run.sh --profile "$profile" --stage 7 --stop_stage 9 \
       --real_ratio 1.0 --tag selftrain &
   p1=$!
   [ "$ngpu" -ge 2 ] || wait "$p1"
-  CUDA_VISIBLE_DEVICES=$((ngpu >= 2 ? 1 : 0)) local/ablation.sh --profile "$profile" \
-      --round 1 --real_ratio 0.0 --tag synthonly
+  CUDA_VISIBLE_DEVICES=$((ngpu >= 2 ? 1 : 0)) ./run.sh --profile "$profile" --stage 7 --stop_stage 9 \
+      --real_ratio 0.0 --tag synthonly
   wait "$p1"
   python -m twister_plugin.bin.score --results exp --write RESULTS.md
 fi

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# CPU dry run of conf/profiles/gpu_s0150.sh: the same stages, data layout and ablations on a small
+# CPU dry run of conf/profiles/gpu_s0150.sh: the same stages, data layout and ablations (--tag) on a small
 # slice (24 "unlabeled" + 8 held-out S0150 utterances, 12 corpus sentences) with CPU-size models,
 # to check the wiring on 2 cores before spending GPU time. Numbers from it mean nothing.
 #   BLOCK_DRY=1 BLOCK_PROFILE=conf/profiles/cpu_dryrun.sh bash benchmarks/gpu_block.sh run

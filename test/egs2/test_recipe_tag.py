@@ -1,0 +1,56 @@
+"""run.sh --tag: an ablation mix of a round (stages 7-9) in exp/round<k>_<tag>/, from the round's
+own pseudo-labels and synthetic data, without a second script. Stage 7 only (mixing real S0150
+utterances): seconds on CPU; stages 8-9 of a tagged run are the same commands as untagged ones,
+which the end-to-end recipe tests run."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from twister_plugin.data import read_kaldi_dir, read_manifest, write_kaldi_dir
+from twister_plugin.testing.recipe import copy_recipe, recipe_env
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFEST = ROOT / ".." / "shared" / "data" / "zh" / "aishell_sample_S0150" / "manifest.tsv"
+pytestmark = pytest.mark.skipif(not MANIFEST.is_file(), reason=f"{MANIFEST} not found")
+
+
+def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["./run.sh", *args], cwd=cwd, env=recipe_env(), capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture()
+def recipe(tmp_path) -> Path:
+    """A recipe copy whose round 1 has pseudo-labels (12 real S0150 utterances) and no synthesis."""
+    rdir = copy_recipe(tmp_path)
+    s0150 = read_manifest(MANIFEST)
+    pseudo = rdir / "exp" / "round1" / "pseudo"
+    write_kaldi_dir(s0150.subset(s0150.utt_ids[:12]), pseudo / "data")
+    (pseudo / ".done").touch()
+    return rdir
+
+
+def test_selftrain_tag_mixes_real_only_into_its_own_dir(recipe):
+    p = _run(recipe, "--stage", "7", "--stop_stage", "7", "--tag", "selftrain", "--real_ratio", "1.0")
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    out = recipe / "exp" / "round1_selftrain" / "asr_data"
+    assert (out / ".done").exists() and not (recipe / "exp" / "round1" / "asr_data").exists()
+    train, valid = read_kaldi_dir(out / "train"), read_kaldi_dir(out / "valid")
+    assert len(train.utt_ids) + len(valid.utt_ids) == 12
+    assert set(train.utt_ids) | set(valid.utt_ids) == {f"real-{u}" for u in read_manifest(MANIFEST).utt_ids[:12]}
+    report = json.loads((out / "report.json").read_text())
+    assert report["n_real"] == 12 and report["n_synth"] == 0
+    # a rerun finds the tagged stage done
+    again = _run(recipe, "--stage", "7", "--stop_stage", "7", "--tag", "selftrain", "--real_ratio", "1.0")
+    assert again.returncode == 0 and "skip: exp/round1_selftrain/asr_data is done" in again.stdout
+
+
+def test_a_tag_that_needs_synthetic_data_says_which_stage_is_missing(recipe):
+    p = _run(recipe, "--stage", "7", "--stop_stage", "7", "--tag", "twister", "--real_ratio", "0.2")
+    assert p.returncode == 2
+    assert "--tag twister: exp/round1/synth is not done (run stages 3-6 first)" in p.stdout
+    assert not (recipe / "exp" / "round1_twister" / "asr_data" / ".done").exists()
