@@ -13,13 +13,16 @@
 # The orchestrator (`run`), with egs2/twister/asr1/conf/profiles/gpu_s0150.sh:
 #   both GPUs   issue 11: benchmarks/multi_gpu.py (NCCL DDP 1 vs 2 GPUs, sharded pseudo-labelling)
 #               while stages 1-2 (data, CPU) run
-#   lane 0      round 1 stages 3-9 (TTS trains ${TTS_MIN:-8} min; benchmarks/tts_samples.py after
-#               stage 6), then round 2 (TTS reused), stage 10 for the rounds done
+#   lane 0      round 1 stages 3-9 (TTS trains ${TTS_MIN:-12} min; benchmarks/tts_samples.py after
+#               stage 6), then stage 10 for round 1
 #   lane 1      issue 7 decode_speed (warm passes; BLOCK_RANDOM_SIZES="small medium large-v3": the
-#               same at random init, forced 24 tokens, speed only); ablation selftrain once the pseudo-labels exist;
-#               stage 10 (LM + zero-shot fusion decodes, issue 13); ablation synthonly once
-#               stage 6 is done; TTS micro-benchmarks (MAS, alignment loss) on CUDA
-# Logs: ~/blk/*.log; results: ~/blk/out/ and the recipe's exp/ (collected by `poll`).
+#               same at random init, forced 24 tokens, speed only); ablation selftrain once the
+#               pseudo-labels exist; stage 10 (LM + zero-shot fusion decodes, issue 13); TTS
+#               micro-benchmarks (MAS, alignment loss) on CUDA; ablation synthonly once stage 6 is
+#               done; round 2 (TTS reused) once round 1 is scored
+#   BLOCK_SKIP_BENCH=1 leaves out decode_speed and the first multi_gpu.py (measured already)
+#   after the block: benchmarks/gpu_poll.sh scaling 230 (2-GPU scaling with enough work)
+# Logs: ~/blk/*.log; results: ~/blk/out/ and the recipe's exp/ (collected by gpu_poll.sh).
 set -uo pipefail
 export PYTHONPATH=$HOME/site:$PWD PYTHONUNBUFFERED=1 PATH=$HOME/bin:$PATH TWISTER_DATA=$HOME/data
 OUT=${OUT:-/tmp/out}
@@ -29,7 +32,7 @@ W=$PWD/tools/whisper/base.pt  # gpu_session.sh weights puts it there
 S0150=$DATA/zh/aishell_sample_S0150/manifest.tsv
 R=egs2/twister/asr1
 PROFILE=${BLOCK_PROFILE:-conf/profiles/gpu_s0150.sh}  # BLOCK_PROFILE: e.g. a CPU dry run
-export TWISTER_TTS_MINUTES=${TTS_MIN:-8}
+export TWISTER_TTS_MINUTES=${TTS_MIN:-12}
 mkdir -p "$B/out"
 
 say() { echo "$(date +%T) [$1] ${*:2}" | tee -a "$B/events.log"; }
