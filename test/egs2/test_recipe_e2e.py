@@ -53,7 +53,7 @@ def _outputs(d: Path) -> dict[str, object]:
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
     d = _copy(tmp_path_factory.mktemp("recipe"))
-    _run(d)
+    _run(d, "--tts_pick_sentences", "3")  # stage 5 also picks the TTS epoch by round trip
     return d
 
 
@@ -67,6 +67,9 @@ def test_stages_1_to_9(finished: Path):
         img = screenshot(finished / "exp/report/index.html", finished / "shot.png", finished / "profile")
         assert img[..., :3].std() > 0.1
     assert (finished / "exp/round1/eval/round1/test/score/summary.json").exists()
+    pick = json.loads((finished / "exp/round1/tts/tts_pick.json").read_text())
+    assert pick["sentences"] == 3 and pick["candidates"]
+    assert (finished / "exp/round1/tts/valid.roundtrip.best.pth").resolve().name == pick["best"]
     kept = (finished / "exp/round1/pseudo/text").read_text().splitlines()
     assert len(kept) >= 12  # espeak English: Whisper base keeps most of 24
 

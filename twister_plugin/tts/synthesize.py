@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 # 0.70, 0.68, 0.69, 0.70, 0.70 while valid duration loss 0.81, 0.69, 0.65, 0.31, 0.40, 0.50;
 # synthesis from the mel-loss "best" (epoch 3) gave 3-5 voiced blobs per 15-20-syllable
 # sentence (round-trip MER 107%); synth_loss picks epoch 4.
-MODEL_FILES = ("train.total_count.best.pth", "valid.synth_loss.best.pth", "valid.mel_loss.best.pth",
-               "latest.pth")
+# A checkpoint picked by round trip (tts_pick: Whisper reads what each kept epoch says) comes first.
+MODEL_FILES = ("valid.roundtrip.best.pth", "train.total_count.best.pth", "valid.synth_loss.best.pth",
+               "valid.mel_loss.best.pth", "latest.pth")
 
 
 def pick_model_file(model_dir: Path) -> Path:

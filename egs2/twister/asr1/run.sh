@@ -14,6 +14,8 @@
 #                    scores every label; re-merged with filters.ctc_agreement_min of ${pseudo_conf})
 #   4 TTS data prep  pseudo/data                               -> exp/round<k>/tts_dump/
 #   5 TTS training   tts_dump                                  -> exp/round<k>/tts/
+#                    (--tts_pick_sentences N: the kept epoch with the best Whisper round trip on N
+#                    held-out corpus sentences -> tts/valid.roundtrip.best.pth, used by stage 6)
 #   6 synthesis      data/text/corpus.txt + tts (+ round trip) -> exp/round<k>/synth/{data,report.txt}
 #   7 ASR data       pseudo/data : synth/data by ${real_ratio}  -> exp/round<k>/asr_data/{train,valid}
 #   8 fine-tuning    asr_data + model of round k-1             -> exp/round<k>/asr/
@@ -58,6 +60,8 @@ lm_dev_set=""                    # stage 10: test set that picks the weight (def
 tts_retrain=true                 # false: rounds > 1 reuse round 1's TTS (stages 4-5 skipped)
 synth_sentences=0                # sentences of the corpus spoken per round (seeded sample; 0: all)
 tts_opts=""                      # extra options for tts_train (e.g. --max_minutes 15)
+tts_pick_sentences=0             # stage 5: > 0: every kept TTS epoch speaks this many held-out corpus
+                                 # sentences; the best Whisper round trip is the one synthesis uses
 synth_opts=""                    # extra options for synthesize (e.g. --batch_size 64)
 roundtrip_opts=""                # extra options for roundtrip_filter (e.g. --max_err 30)
 
@@ -205,6 +209,12 @@ for k in $(seq 1 "$rounds"); do
     log "round $k: TTS training ($tts_conf)"
     $train_cmd "$r/tts/log/train.log" python -m twister_plugin.bin.tts_train --config "$tts_conf" \
         --dump "$r/tts_dump" --output_dir "$r/tts" --device "$device" $tts_opts
+    if [ "$tts_pick_sentences" -gt 0 ]; then
+      log "round $k: picking the TTS epoch by round trip ($tts_pick_sentences sentences) -> $r/tts/tts_pick.json"
+      $decode_cmd "$r/tts/log/pick.log" python -m twister_plugin.bin.tts_pick --model_dir "$r/tts" \
+          --text data/text/corpus.txt --exclude "$r/pseudo/data/text" --whisper "$prev_model" \
+          --config "$pseudo_conf" --sentences "$tts_pick_sentences" --seed "$((1000 + k))" --device "$device"
+    fi
     finish "$r/tts"
   fi
   if want 6 && ! done_or "$r/synth"; then

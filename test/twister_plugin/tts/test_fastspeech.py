@@ -221,3 +221,30 @@ def test_training_logs_duration_health(trained):
         for key in ("synth_loss", "dur_zero", "dur_max_share", "pred_zero", "pred_len_ratio"):
             assert 0.0 <= e["valid"][key] < 1e3, (key, e["valid"])
         assert 0.0 <= e["valid"]["dur_zero"] <= 1.0 and 0.0 < e["valid"]["dur_max_share"] <= 1.0
+
+
+def test_tts_pick_links_the_checkpoint_with_the_best_round_trip(trained, tmp_path):
+    import json
+
+    from twister_plugin.bin import tts_pick
+    from twister_plugin.tts.pick import LINK, candidates
+    from twister_plugin.tts.synthesize import pick_model_file
+
+    exp = tmp_path / "exp"
+    shutil.copytree(trained / "exp", exp, symlinks=True)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("设定二十九度\n今天天气很好\n我们去公园散步\n打开空调\n", encoding="utf-8")
+    assert tts_pick.main(["--model_dir", str(exp), "--text", str(corpus), "--sentences", "3",
+                          "--whisper", str(trained / "tiny_whisper.pt"), "--device", "cpu",
+                          "--exclude", str(trained / "data" / "text")]) == 0
+    report = json.loads((exp / "tts_pick.json").read_text())
+    names = [c["checkpoint"] for c in report["candidates"]]
+    assert names == [p.name for p in candidates(exp)] and names  # every distinct kept epoch
+    assert all(c["spoken"] > 0 and 0 <= c["mer"] for c in report["candidates"])
+    best = min(report["candidates"], key=lambda c: (c["mer"], -int(c["checkpoint"].split("epoch")[0])))
+    assert report["best"] == best["checkpoint"] == (exp / LINK).resolve().name
+    assert pick_model_file(exp) == exp / LINK  # synthesis loads the picked one first
+    # sentences of the TTS training text are never used to pick (S0150's first one is in both)
+    assert "设定二十九度" in (trained / "data" / "text").read_text(encoding="utf-8")
+    assert sorted(tts_pick.sentences(corpus, trained / "data" / "text", 10, 0)) == sorted(
+        ["今天天气很好", "我们去公园散步", "打开空调"])

@@ -40,3 +40,5 @@ def test_default_checkpoint_is_picked_by_synth_loss_then_mel_loss_then_latest(tm
         assert pick_model_file(tmp_path).name == name
     (tmp_path / "train.total_count.best.pth").write_bytes(b"x")  # GAN configs (VITS)
     assert pick_model_file(tmp_path).name == "train.total_count.best.pth"
+    (tmp_path / "valid.roundtrip.best.pth").write_bytes(b"x")  # tts_pick (any config)
+    assert pick_model_file(tmp_path).name == "valid.roundtrip.best.pth"

@@ -23,6 +23,7 @@ pseudo_conf=conf/pseudo_label.yaml
 tts_conf=conf/tts/fastspeech_tiny.yaml
 tts_opts=""
 synth_sentences=12
+tts_pick_sentences=4
 synth_opts="--batch_size 4"
 roundtrip_opts="--max_err 101 --min_rate 0 --max_rate 1000"  # keep everything: the CPU TTS does not speak
 asr_conf=conf/asr/finetune_tiny.yaml

@@ -14,6 +14,7 @@ nj=${TWISTER_NGPU:-1}                   # shards of pseudo-labelling / synthesis
 pseudo_conf=conf/pseudo_label_gpu.yaml
 tts_conf=conf/tts/fastspeech_base.yaml
 tts_opts="--max_minutes ${TWISTER_TTS_MINUTES:-15}"   # training budget of the TTS (issue 4: <= 20)
+tts_pick_sentences=64                   # the kept TTS epoch that Whisper reads best speaks stage 6
 synth_sentences=4000                    # a seeded sample of the corpus spoken per round
 synth_opts="--batch_size 64"
 roundtrip_opts="--max_err 30"            # kept: round-trip MER <= 30% (base on real S0150: ~22%)
