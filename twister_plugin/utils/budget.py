@@ -11,6 +11,9 @@ import importlib
 import json
 import logging
 import multiprocessing as mp
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -22,7 +25,19 @@ POLL_S = 5.0
 
 
 def _child(module: str, name: str, cmd: list[str]) -> None:
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
     getattr(importlib.import_module(module), name).main(cmd=cmd)
+
+
+def _exit_with_parent() -> None:
+    """In the trainer process: stop (SIGTERM, as the budget does) when the parent that keeps the
+    budget dies, e.g. killed by the user or a scheduler, so no orphan trains on unwatched."""
+    parent = mp.parent_process()
+    if parent is None:
+        return
+    parent.join()  # returns when the parent process has ended
+    logger.warning("the budget process ended: stopping training")
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def spent_seconds(output_dir: Path) -> float:
