@@ -20,7 +20,9 @@ status() {
     echo "--- $(basename "$f")"; tail -n 3 "$f" | tr '\r' '\n' | tail -n 3 | cut -c1-260
   done
   echo "--- stage times"; cat $R/exp/stage_times.tsv 2>/dev/null
-  grep -h "epoch results" $R/exp/round1/tts/train.log 2>/dev/null | tail -n 2 | cut -c1-420
+  grep -h "epoch results" $R/exp/round1/tts/log/train.log 2>/dev/null | tail -n 2 | cut -c1-700
+  python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print('tts_pick', d['best'], [(c['checkpoint'], c['mer']) for c in d['candidates']])" \
+      $R/exp/round1/tts/tts_pick.json 2>/dev/null
   cat $R/exp/round*/synth/report.txt $R/exp/round*/pseudo/report.txt 2>/dev/null | head -n 12
   cat $R/RESULTS.md 2>/dev/null | head -n 60
 }
