@@ -25,7 +25,6 @@
 # Logs: ~/blk/*.log; results: ~/blk/out/ and the recipe's exp/ (collected by gpu_poll.sh).
 set -uo pipefail
 export PYTHONPATH=$HOME/site:$PWD PYTHONUNBUFFERED=1 PATH=$HOME/bin:$PATH TWISTER_DATA=$HOME/data
-OUT=${OUT:-/tmp/out}
 B=$HOME/blk
 DATA=$HOME/data
 W=$PWD/tools/whisper/base.pt  # gpu_session.sh weights puts it there

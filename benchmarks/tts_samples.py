@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from twister_plugin.data.audio import load_audio
-from twister_plugin.data.kaldi import read_kaldi_dir
+from twister_plugin.data.kaldi import read_kaldi_dir, read_text
 from twister_plugin.scoring.metrics import get_metric, normalize_mandarin
 from twister_plugin.scoring.score import score
 
@@ -79,19 +79,18 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    seen = {normalize_mandarin(line.split(maxsplit=1)[1]) for line in
-            Path(a.train_text).read_text(encoding="utf-8").splitlines() if len(line.split(maxsplit=1)) == 2}
+    seen = {normalize_mandarin(t) for t in read_text(a.train_text).values()}
     rows = [json.loads(line) for line in (Path(a.synth) / "scores.jsonl").read_text(encoding="utf-8").splitlines()]
     order = {u: i for i, u in enumerate(read_kaldi_dir(Path(a.synth) / "raw").utt_ids)}
     rows.sort(key=lambda r: order.get(r["utt_id"], len(order)))
-    unseen = [r for r in rows if normalize_mandarin(r["text"]) not in seen][: a.n]
+    new = [r for r in rows if normalize_mandarin(r["text"]) not in seen]
+    unseen = new[: a.n]
     _, summ = score({r["utt_id"]: r["text"] for r in unseen}, {r["utt_id"]: r["hyp"] for r in unseen},
                     get_metric("mer"), set_name="tts_roundtrip_unseen")
     all_rate = score({r["utt_id"]: r["text"] for r in rows}, {r["utt_id"]: r["hyp"] for r in rows},
                      get_metric("mer"))[1].rate
     cers = sorted(r["cer"] for r in unseen)
-    result = dict(unseen_sentences=len(unseen), seen_skipped=len(rows) - len([r for r in rows if
-                  normalize_mandarin(r["text"]) not in seen]), roundtrip_mer_unseen=summ.rate,
+    result = dict(unseen_sentences=len(unseen), seen_skipped=len(rows) - len(new), roundtrip_mer_unseen=summ.rate,
                   roundtrip_mer_all=all_rate, all_utterances=len(rows),
                   kept_all=sum(r["kept"] for r in rows), utt_cer_median=cers[len(cers) // 2] if cers else None,
                   utt_cer_quartiles=[cers[len(cers) // 4], cers[3 * len(cers) // 4]] if cers else None,

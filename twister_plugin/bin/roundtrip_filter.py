@@ -52,9 +52,12 @@ def token_caps(dd, decoder: BatchedDecoder, max_err: float) -> dict[str, int]:
     (1 + max_err/100) x the text's units; doubled for spelling that tokenises longer (traditional
     characters, other casing) plus 8. Longer outputs (loops on bad audio) are rejected anyway,
     so they are cut here instead of running to the decoder's maximum."""
-    tok = decoder.tokenizer
-    return {u: int(2 * (1 + max_err / 100) * len(tok.encode(" " + dd.text[u]))) + 8
-            for u in dd.utt_ids}
+    return {u: token_cap(decoder, dd.text[u], max_err) for u in dd.utt_ids}
+
+
+def token_cap(decoder: BatchedDecoder, text: str, max_err: float) -> int:
+    """The most tokens worth decoding for synthetic speech of ``text`` (see token_caps)."""
+    return int(2 * (1 + max_err / 100) * len(decoder.tokenizer.encode(" " + text))) + 8
 
 
 def main(argv=None) -> int:

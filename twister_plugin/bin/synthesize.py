@@ -30,7 +30,8 @@ def parse(argv: list[str] | None):
     d = SynthConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--model_dir", required=True, help="tts_train --output_dir")
-    p.add_argument("--model_file", help="default: train.total_count.best.pth, else latest.pth (the last epoch)")
+    p.add_argument("--model_file", help="default: the first of twister_plugin.tts.synthesize.MODEL_FILES in --model_dir "
+                   "(valid.roundtrip.best.pth, train.total_count.best.pth, valid.synth_loss.best.pth, ...)")
     p.add_argument("--text", required=True, help="corpus, one sentence a line")
     p.add_argument("--out", required=True)
     p.add_argument("--shard", default="1/1", help="J/N: this job's shard (1-based) of N")

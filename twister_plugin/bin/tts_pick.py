@@ -23,15 +23,11 @@ logger = logging.getLogger(__name__)
 
 def sentences(corpus: Path, exclude: Path | None, n: int, seed: int) -> list[str]:
     """A seeded sample of ``n`` corpus lines that are not sentences of ``exclude`` (Kaldi text)."""
+    from twister_plugin.data.kaldi import iter_lines, read_text
     from twister_plugin.scoring.metrics import normalize_mandarin
 
-    seen = set()
-    if exclude is not None:
-        for line in exclude.read_text(encoding="utf-8").splitlines():
-            parts = line.split(maxsplit=1)
-            if len(parts) == 2:
-                seen.add(normalize_mandarin(parts[1]))
-    lines = [x.strip() for x in corpus.read_text(encoding="utf-8").splitlines()]
+    seen = {normalize_mandarin(t) for t in read_text(exclude).values()} if exclude is not None else set()
+    lines = [x.strip() for _, x in iter_lines(corpus)]
     usable = [x for x in lines if x and normalize_mandarin(x) not in seen]
     if not usable:
         raise ValueError(f"{corpus}: no sentence left after removing those of {exclude}")

@@ -94,6 +94,11 @@ def _blocks(c: FastSpeechConfig, idim: int, layers: int, units: int, input_layer
                      "transformer")
 
 
+def frames_of(log_d: torch.Tensor, alpha: torch.Tensor | float = 1.0) -> torch.Tensor:
+    """Predicted log(d + 1) -> whole frames per phone (scaled by ``alpha``), as synthesis speaks."""
+    return torch.round(torch.clamp(log_d.exp() - 1.0, min=0.0) * alpha)
+
+
 def duration_health(ds: torch.Tensor, log_d: torch.Tensor, keep: torch.Tensor,
                     feats_lengths: torch.Tensor) -> dict[str, float]:
     """Whether durations make speech, per batch (logged every epoch next to the losses): the share
@@ -102,7 +107,7 @@ def duration_health(ds: torch.Tensor, log_d: torch.Tensor, keep: torch.Tensor,
     (``pred_zero``; synthesis speaks those), and predicted / true length (``pred_len_ratio``).
     A healthy model: few zero phones, max share well under 0.3, length ratio near 1. Session 3's
     unintelligible H200 model spoke 3-5 voiced blobs per 15-20-syllable sentence."""
-    pred = torch.clamp(log_d.exp() - 1.0, min=0.0).round().masked_fill(~keep, 0)
+    pred = frames_of(log_d).masked_fill(~keep, 0)
     frames = feats_lengths.to(ds.device).clamp(min=1).float()
     return dict(dur_zero=float((ds[keep] == 0).float().mean()),
                 dur_max_share=float((ds.float().max(1).values / frames).mean()),
@@ -228,7 +233,7 @@ class TwisterFastSpeech(AbsTTS):
         text_pad = make_pad_mask(text_lengths).to(text.device)
         log_d = self.duration_predictor(hs, text_pad)  # (B, T_text)
         alpha = torch.as_tensor(alpha, dtype=log_d.dtype, device=log_d.device).reshape(-1, 1)
-        ds = torch.round(torch.clamp(log_d.exp() - 1.0, min=0.0) * alpha).long()
+        ds = frames_of(log_d, alpha).long()
         ds = ds.masked_fill(text_pad, 0)
         ds[:, 0] += (ds.sum(1) == 0).long()  # at least one frame per sentence
         frames = ds.sum(1)  # (B,)

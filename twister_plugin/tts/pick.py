@@ -3,7 +3,8 @@
 Every epoch file a TTS run kept (``*epoch.pth``: the n-best by the config's criterion and the
 latest) speaks the same held-out sentences; Whisper transcribes them; the checkpoint with the
 lowest round-trip MER becomes ``valid.roundtrip.best.pth`` (a link), which synthesis then loads
-first (``synthesize.MODEL_FILES``). A report lists every candidate's MER and length ratio.
+first (``synthesize.MODEL_FILES``). A report lists every candidate's MER, sentences spoken
+and seconds of audio.
 Training losses can't rank this: the mel loss is teacher-forced (true durations), and on 0.5 h
 of speech the losses of the epochs that speak best and worst differ little (session 3).
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from twister_plugin.bin.roundtrip_filter import token_cap
 from twister_plugin.decode import BatchedDecoder
 from twister_plugin.scoring.metrics import get_metric
 from twister_plugin.scoring.score import score
@@ -25,6 +27,7 @@ from twister_plugin.utils.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 LINK = "valid.roundtrip.best.pth"
+MAX_ERR = 30.0  # token caps of the round trip as roundtrip_filter --max_err 30 (the GPU profile's)
 
 
 @dataclass
@@ -47,7 +50,6 @@ def round_trip(synth: Synthesizer, sentences: list[str], decoder: BatchedDecoder
             if j.phones and len(j.phones) <= synth.config.max_phones]
     jobs.sort(key=lambda j: len(j.phones))
     refs, hyps, seconds = {}, {}, 0.0
-    tok = decoder.tokenizer
     for i in range(0, len(jobs), batch_size):
         batch = jobs[i: i + batch_size]
         torch.manual_seed(i)
@@ -55,7 +57,7 @@ def round_trip(synth: Synthesizer, sentences: list[str], decoder: BatchedDecoder
         kept = [(j, w) for j, w in zip(batch, wavs) if w is not None]
         if not kept:
             continue
-        cap = max(int(2.6 * len(tok.encode(" " + j.text))) + 8 for j, _ in kept)  # as the round-trip filter
+        cap = max(token_cap(decoder, j.text, MAX_ERR) for j, _ in kept)  # as the round-trip filter
         res = decoder.decode_batch([w for _, w in kept], [j.lang for j, _ in kept], max_new_tokens=cap)
         for (j, w), r in zip(kept, res):
             refs[j.utt], hyps[j.utt] = j.text, r.text
