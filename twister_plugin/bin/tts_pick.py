@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--device", default=None, help="default: cuda if available")
     a = p.parse_args(argv)
+    if a.sentences < 1:
+        p.error(f"--sentences {a.sentences}: want at least 1 sentence to speak")
     import torch
 
     from twister_plugin.asr.inference import load_any
