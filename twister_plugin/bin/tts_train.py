@@ -30,9 +30,15 @@ from twister_plugin.utils.log import log_config, setup_logging
 ARTIFACTS = ("tokens.txt", "frontend.yaml", "voices.npz")
 
 
-def data_args(split: str, d: Path) -> list[str]:
+def data_args(split: str, d: Path, durations: bool = False) -> list[str]:
     items = [("text", "text", "text"), ("wav.scp", "speech", "sound"),
              ("spembs.scp", "spembs", "kaldi_ark"), ("utt2sid", "sids", "text_int")]
+    if durations:
+        if not (d / "durations").is_file():
+            raise FileNotFoundError(
+                f"{d}: no durations file, but the config's tts_conf uses them (durations_prior / "
+                "teacher_durations); rerun tts_prepare with --durations whisper")
+        items.append(("durations", "durations", "text_int"))
     out = []
     for fname, name, kind in items:
         out += [f"--{split}_data_path_and_name_and_type", f"{d / fname},{name},{kind}"]
@@ -54,9 +60,16 @@ def espnet_argv(a: argparse.Namespace, extra: list[str], task) -> list[str]:
     dim = json.loads((train / "stats.json").read_text())["spembs_dim"]
     frontend = json.dumps(yaml.safe_load((train / "frontend.yaml").read_text()))
     ngpu = ["--ngpu", "1" if a.device == "cuda" else "0"] if "--ngpu" not in extra else []
+    durs = uses_durations(a.config)
     return ["--config", a.config, "--output_dir", str(out), "--token_list", str(out / ARTIFACTS[0]),
             "--frontend_conf", frontend, "--tts_conf", task.spk_embed_conf(dim),
-            *data_args("train", train), *data_args("valid", valid), *ngpu, *extra]
+            *data_args("train", train, durs), *data_args("valid", valid, durs), *ngpu, *extra]
+
+
+def uses_durations(config: str) -> bool:
+    """Whether the config's model trains on the dump's durations (twister_fastspeech options)."""
+    conf = (yaml.safe_load(Path(config).read_text()) or {}).get("tts_conf") or {}
+    return float(conf.get("durations_prior") or 0) > 0 or bool(conf.get("teacher_durations"))
 
 
 def main(argv: list[str] | None = None) -> int:

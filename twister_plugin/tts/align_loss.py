@@ -26,6 +26,7 @@ Usage (CPU/GPU timing vs ESPnet, fwd+bwd, prints JSON):
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -85,12 +86,51 @@ def beta_binomial_prior(text_lengths: torch.Tensor, feats_lengths: torch.Tensor,
     return prior.masked_fill(~inside, -math.inf).float()
 
 
+def span_prior(durations: torch.Tensor, text_lengths: torch.Tensor, feats_lengths: torch.Tensor,
+               sigma: float) -> torch.Tensor:
+    """Given durations (B, N) (e.g. Whisper's, ``twister_plugin.tts.whisper_align``) -> log prior
+    (B, max T, max N), -inf outside each item: frame t prefers the tokens whose span (durations
+    rescaled to the item's frames) holds it, falling off as a Gaussian of the distance to the span
+    (``sigma`` frames); normalised over the item's tokens at each frame, like the beta-binomial."""
+    _check("span_prior", None, text_lengths, feats_lengths)
+    if sigma <= 0:
+        raise AlignLossInputError(f"span_prior: sigma must be > 0, got {sigma}")
+    dev = text_lengths.device
+    T, N = int(feats_lengths.max()), int(text_lengths.max())
+    d = durations[:, :N].to(dev, torch.float32).clamp(min=0)
+    d = d.masked_fill(torch.arange(N, device=dev)[None] >= text_lengths[:, None], 0.0)
+    ends = torch.cumsum(d, 1)  # (B, N)
+    scale = feats_lengths.to(dev, torch.float32)[:, None] / ends[:, -1:].clamp(min=1e-6)
+    ends = ends * scale
+    starts = ends - d * scale
+    t = torch.arange(T, device=dev, dtype=torch.float32)[None, :, None] + 0.5  # frame centres
+    dist = (starts[:, None, :] - t).clamp(min=0) + (t - ends[:, None, :]).clamp(min=0)
+    score = -0.5 * (dist / sigma) ** 2  # (B, T, N)
+    token_pad = torch.arange(N, device=dev)[None, None, :] >= text_lengths[:, None, None]
+    frame_pad = torch.arange(T, device=dev)[None, :, None] >= feats_lengths[:, None, None]
+    prior = torch.log_softmax(score.masked_fill(token_pad, -math.inf), dim=-1)
+    return prior.masked_fill(token_pad | frame_pad, -math.inf)
+
+
 class BatchedPriorAlignmentModule(AlignmentModule):
     """ESPnet's AlignmentModule (same parameters, same state_dict) whose prior is built by
-    ``beta_binomial_prior`` on the lengths' device instead of scipy on the host."""
+    ``beta_binomial_prior`` on the lengths' device instead of scipy on the host, or is given for
+    one call (``with module.given_prior(p): module(...)``, e.g. a ``span_prior``)."""
+
+    _given: torch.Tensor | None = None
+
+    @contextlib.contextmanager
+    def given_prior(self, prior: torch.Tensor):
+        self._given = prior
+        try:
+            yield self
+        finally:
+            self._given = None
 
     def _generate_prior(self, text_lengths: torch.Tensor, feats_lengths: torch.Tensor,
                         w: float = 1) -> torch.Tensor:
+        if self._given is not None:
+            return self._given
         return beta_binomial_prior(text_lengths, feats_lengths, w)
 
 

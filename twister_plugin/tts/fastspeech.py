@@ -14,10 +14,14 @@ durations (log domain), a hard ``LengthRegulator``, a conformer/transformer deco
 Linear -> log-mel and a ``Postnet``.
 No external aligner, no pitch/energy targets, no collect_stats pass: log-mels are normalised by
 a fixed affine (``feats_mean``, ``feats_std``) and denormalised at inference.
+With ``durations_prior`` > 0 the prior is instead a band around durations the batch brings
+(``durations``: Whisper's own timing of each character, ``twister_plugin.tts.whisper_align``),
+so the alignment is right from the first step; ``teacher_durations`` uses them as they are.
 
 Shapes: B batch, T_text phone tokens, T_feats frames, A attention dim, M mel bins, D spembs dim.
 Batch (from ESPnetTTSModel): text (B, T_text), text_lengths (B,), feats (B, T_feats, M) log-mel,
-feats_lengths (B,), spembs (B, D); sids are accepted and ignored (voices come from spembs).
+feats_lengths (B,), spembs (B, D), durations (B, T_text) when the config uses them; sids are
+accepted and ignored (voices come from spembs).
 """
 from __future__ import annotations
 
@@ -36,7 +40,8 @@ from espnet2.gan_tts.jets.loss import ForwardSumLoss
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.tts.abs_tts import AbsTTS
 
-from twister_plugin.tts.align_loss import BatchedForwardSumLoss, BatchedPriorAlignmentModule
+from twister_plugin.tts.align_loss import (BatchedForwardSumLoss, BatchedPriorAlignmentModule,
+                                            span_prior)
 from twister_plugin.tts.mas import monotonic_alignment_search
 
 # hard-alignment search: (log_p_attn (B, T_feats, T_text), text_lengths, feats_lengths) ->
@@ -76,6 +81,13 @@ class FastSpeechConfig:
     bin_loss_start_steps: int = 1000  # training steps before the binarisation loss is used
     mas: str = "numba"  # hard-alignment search: "numba" (ESPnet) or "torch" (batched, on device; same result)
     align_loss: str = "batched"  # prior + forward-sum loss: "batched" (on device), "espnet" (same)
+    # Given durations (the dump's "durations": tts_prepare --durations whisper, Whisper's own
+    # timing of each character/word): durations_prior > 0 replaces the beta-binomial prior by a
+    # band around them (this many frames wide; needs align_loss batched), the alignment search
+    # still picking the frames; teacher_durations uses them as the hard durations (no alignment
+    # learned, no align/bin loss).
+    durations_prior: float = 0.0
+    teacher_durations: bool = False
 
 
 def _blocks(c: FastSpeechConfig, idim: int, layers: int, units: int, input_layer):
@@ -92,6 +104,20 @@ def _blocks(c: FastSpeechConfig, idim: int, layers: int, units: int, input_layer
                                 use_cnn_module=True, cnn_module_kernel=c.conformer_kernel_size)
     raise ValueError(f"TwisterFastSpeech: block_type {c.block_type!r}: want conformer or "
                      "transformer")
+
+
+def fit_durations(durations: torch.Tensor, text_lengths: torch.Tensor,
+                  feats_lengths: torch.Tensor) -> torch.Tensor:
+    """Integer durations (B, N) rescaled to sum exactly to feats_lengths (B,) (a dump's durations
+    may be off by a frame from ESPnet's fbank); zero beyond each item's text."""
+    keep = torch.arange(durations.size(1), device=durations.device)[None] < text_lengths[:, None]
+    d = durations.float().clamp(min=0).masked_fill(~keep, 0.0)
+    ends = torch.cumsum(d, 1)
+    ends = ends * feats_lengths[:, None].float() / ends[:, -1:].clamp(min=1e-6)
+    ends = torch.round(ends).long().masked_fill(~keep, 0)
+    ends = torch.maximum(ends, torch.cummax(ends, 1).values)  # monotone after rounding
+    ds = torch.diff(ends, dim=1, prepend=ends.new_zeros(ends.size(0), 1)).clamp(min=0)
+    return ds.masked_fill(~keep, 0)
 
 
 def frames_of(log_d: torch.Tensor, alpha: torch.Tensor | float = 1.0) -> torch.Tensor:
@@ -127,6 +153,8 @@ class TwisterFastSpeech(AbsTTS):
         if c.align_loss not in ALIGN_LOSSES:
             raise ValueError(f"TwisterFastSpeech: align_loss {c.align_loss!r}: want one of "
                              f"{sorted(ALIGN_LOSSES)}")
+        if c.durations_prior > 0 and c.align_loss != "batched":
+            raise ValueError("TwisterFastSpeech: durations_prior needs align_loss: batched")
         aligner_cls, forward_sum_cls = ALIGN_LOSSES[c.align_loss]
         self.idim, self.odim, self.spk_embed_dim = idim, odim, spk_embed_dim
         embed = torch.nn.Embedding(idim, c.adim, padding_idx=0)
@@ -174,26 +202,45 @@ class TwisterFastSpeech(AbsTTS):
         return before, before + self.postnet(before.transpose(1, 2)).transpose(1, 2)
 
     # --- training ----------------------------------------------------------------------------
+    @property
+    def needs_durations(self) -> bool:
+        """Whether training reads the dump's durations (tts_train passes them then)."""
+        return self.conf.durations_prior > 0 or self.conf.teacher_durations
+
     def align(self, hs: torch.Tensor, ys: torch.Tensor, text_lengths: torch.Tensor,
-              feats_lengths: torch.Tensor):
+              feats_lengths: torch.Tensor, durations: torch.Tensor | None = None):
         """Encodings (B, T_text, A) + normalised mels (B, T_feats, M) -> (durations (B, T_text)
         summing to feats_lengths, log_p_attn (B, T_feats, T_text) with the prior, bin_loss)."""
         if bool((feats_lengths < text_lengths).any()):
             raise ValueError("TwisterFastSpeech: an utterance has fewer frames than phones "
                              f"(frames {feats_lengths.tolist()}, phones {text_lengths.tolist()})")
         text_pad = make_pad_mask(text_lengths).to(hs.device)  # (B, T_text) True = padding
-        log_p_attn = self.aligner(hs, ys, text_lengths, feats_lengths, text_pad)
+        if self.conf.durations_prior > 0:
+            prior = span_prior(durations, text_lengths.to(hs.device),
+                               feats_lengths.to(hs.device), self.conf.durations_prior)
+            with self.aligner.given_prior(prior):
+                log_p_attn = self.aligner(hs, ys, text_lengths, feats_lengths, text_pad)
+        else:
+            log_p_attn = self.aligner(hs, ys, text_lengths, feats_lengths, text_pad)
         ds, bin_loss = ALIGNMENT_SEARCHES[self.conf.mas](log_p_attn, text_lengths, feats_lengths)
         return ds.long(), log_p_attn, bin_loss
 
     def forward(self, text: torch.Tensor, text_lengths: torch.Tensor, feats: torch.Tensor,
-                feats_lengths: torch.Tensor, spembs: torch.Tensor | None = None, **kwargs):
+                feats_lengths: torch.Tensor, spembs: torch.Tensor | None = None,
+                durations: torch.Tensor | None = None, durations_lengths: torch.Tensor | None = None,
+                **kwargs):
         c = self.conf
         text, feats = text[:, : int(text_lengths.max())], feats[:, : int(feats_lengths.max())]
+        if self.needs_durations:
+            durations = self._check_durations(durations, durations_lengths, text_lengths)
         ys = (feats - c.feats_mean) / c.feats_std  # (B, T_feats, M)
         hs = self.encode(text, text_lengths, spembs)
-        ds, log_p_attn, bin_loss = self.align(hs, ys, text_lengths, feats_lengths)
-        align_loss = self.forward_sum(log_p_attn, text_lengths, feats_lengths)
+        if c.teacher_durations:
+            ds = fit_durations(durations, text_lengths, feats_lengths.to(text.device))
+            align_loss = bin_loss = hs.new_zeros(())
+        else:
+            ds, log_p_attn, bin_loss = self.align(hs, ys, text_lengths, feats_lengths, durations)
+            align_loss = self.forward_sum(log_p_attn, text_lengths, feats_lengths)
         text_pad = make_pad_mask(text_lengths).to(text.device)  # (B, T_text)
         log_d = self.duration_predictor(hs, text_pad)  # (B, T_text), log(d + 1)
         keep = ~text_pad
@@ -213,6 +260,17 @@ class TwisterFastSpeech(AbsTTS):
                      align_loss=align_loss.item(), bin_loss=float(bin_loss.detach()),
                      **duration_health(ds, log_d.detach(), keep, feats_lengths))
         return force_gatherable((loss, stats, text.new_tensor(text.size(0))), loss.device)
+
+    def _check_durations(self, durations: torch.Tensor | None, lengths: torch.Tensor | None,
+                         text_lengths: torch.Tensor) -> torch.Tensor:
+        if durations is None:
+            raise ValueError("TwisterFastSpeech: durations_prior / teacher_durations need the "
+                             "dump's durations (tts_prepare --durations whisper)")
+        if lengths is not None and not torch.equal(lengths.cpu(), text_lengths.cpu()):
+            raise ValueError("TwisterFastSpeech: durations and phones differ in number "
+                             f"({lengths.tolist()} vs {text_lengths.tolist()}): a dump written "
+                             "with another frontend?")
+        return durations[:, : int(text_lengths.max())].to(text_lengths.device)
 
     def _mel_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         loss = F.l1_loss(pred, target)

@@ -3,6 +3,7 @@
     fe = Frontend(FrontendConfig())
     fe.phonemize("苹果表配apple pay")   # ['p', 'ing2', 'g', 'uo3', ..., 'AE1', 'P', 'AH0', ...]
     fe.phonemize_batch(lines)           # one espeak-ng call for all unseen English words
+    fe.units_batch(lines)               # the same phones grouped per character / word / pause
     fe.normalize("2024年涨了3.5%")      # '二零二四年涨了百分之三点五'
 
 Unknown characters (emoji, scripts other than Han/Latin, Han characters without a reading) are
@@ -81,6 +82,15 @@ class _StrictPolicy:
 _POLICIES = {"report": _ReportPolicy, "unk": _UnkPolicy, "error": _StrictPolicy}
 
 
+@dataclass(frozen=True)
+class Unit:
+    """One spoken unit of a sentence and its phones (Whisper alignments time these units)."""
+
+    kind: str  # "zh" (one Han character) | "en" (one word) | "pause" | "unknown"
+    text: str
+    phones: list[str]
+
+
 class Frontend:
     """Text -> list of phone tokens, every token in ``self.symbols``."""
 
@@ -109,6 +119,14 @@ class Frontend:
                         labels: Sequence[str] | None = None) -> list[list[str]]:
         """Phones for each text. Messages name ``where`` and each text's label (``labels``, e.g.
         "utterance X", else "line N" counted from ``first_line``)."""
+        return [[p for u in units for p in u.phones]
+                for units in self.units_batch(texts, where, first_line, labels)]
+
+    def units_batch(self, texts: Sequence[str], where: str = "input", first_line: int = 1,
+                    labels: Sequence[str] | None = None) -> list[list[Unit]]:
+        """Each text as spoken units in order (a Han character, an English word or a pause) with
+        their phones; the phones of all units are ``phonemize_batch``'s. Units whose character
+        had no reading keep their text and the unknown policy's phones (maybe none)."""
         all_chunks = [self.chunks(t) for t in texts]
         words = [c.text for chunks in all_chunks for c in chunks if c.kind == "en"]
         en_phones = dict(zip(words, self.en(words), strict=True))
@@ -119,27 +137,26 @@ class Frontend:
         return out
 
     def _assemble(self, chunks: list[Chunk], en_phones: dict[str, list[str]], where: str,
-                  text: str) -> list[str]:
-        phones: list[str] = []
+                  text: str) -> list[Unit]:
+        units: list[Unit] = []
         unknown: list[str] = []
         for c in chunks:
             if c.kind == "zh":
                 for char, syl in zip(c.text, self.zh(c.text), strict=True):
                     if syl is None:
                         unknown.append(char)
-                        phones += self.policy.tokens(where, char, text)
-                    else:
-                        phones += syl
+                        syl = self.policy.tokens(where, char, text)
+                    units.append(Unit("zh", char, list(syl)))
             elif c.kind == "en":
-                phones += en_phones[c.text]
+                units.append(Unit("en", c.text, list(en_phones[c.text])))
             elif c.kind == "pause":
-                phones.append(c.text)
+                units.append(Unit("pause", c.text, [c.text]))
             else:
                 unknown.append(c.text)
-                phones += self.policy.tokens(where, c.text, text)
+                units.append(Unit("unknown", c.text, self.policy.tokens(where, c.text, text)))
         if unknown:
             self._report(where, unknown, text)
-        return phones
+        return units
 
     def _report(self, where: str, unknown: list[str], text: str) -> None:
         self.unknown.update(unknown)

@@ -6,6 +6,8 @@ Dump dir contract (every "key value" file sorted by utterance id):
     text.raw           utt -> original transcript            utt2spk, spk2utt
     utt2sid            utt -> speaker index (ESPnet "sids", text_int); spk2sid
     spembs.{ark,scp}   utt -> (D,) float32 normalised Whisper speaker embedding ("spembs")
+    durations          utt -> frames per phone at ``hop`` from Whisper's cross-attention
+                       (``durations: whisper``; ESPnet "durations", text_int), else absent
     speech_shape       utt -> samples                        text_shape.phn  utt -> tokens
     tokens.txt  frontend.yaml  voices.npz  stats.json  excluded (utt -> reason)  .done
     valid/             the same tables for the held-out utterances (``valid_count``)
@@ -23,14 +25,16 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from twister_plugin.tts.frontend import Frontend, FrontendConfig
+from twister_plugin.tts.frontend import Frontend, FrontendConfig, Unit
 from twister_plugin.data.audio import AudioError, load_utt, resample
 from twister_plugin.data.kaldi import DataDir, DataError, read_kaldi_dir
 from twister_plugin.tts.speaker import WHISPER_SR, VoiceBank, WhisperSpeakerEncoder
 from twister_plugin.tts.symbols import SymbolTable
+from twister_plugin.tts.whisper_align import AlignError, WhisperAligner, phone_durations
 from twister_plugin.utils.fileio import atomic_open, atomic_write_text
 
 log = logging.getLogger(__name__)
+DURATIONS = ("none", "whisper")
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,9 @@ class PrepareConfig:
     keep_per_speaker: int = 20  # utterance embeddings kept per speaker in voices.npz
     valid_count: int = -1  # held out into <out>/valid; -1: n//20 clipped to [1, 50]; 0: none
     ref: str | None = None  # a prepared train dump: reuse its normalisation and speaker ids
+    durations: str = "none"  # "whisper": phone durations from Whisper's alignment heads
+    hop: int = 256  # frame hop (samples at fs) of those durations = the TTS fbank's hop_length
+    language: str = "auto"  # language Whisper reads the labels in (durations); auto: zh if Han
     frontend: dict = field(default_factory=dict)  # FrontendConfig fields
 
 
@@ -52,14 +59,18 @@ class _Utt:
     spk: str
     raw_text: str
     phones: list[str]
+    units: list[Unit]
     samples: int = 0
     emb: np.ndarray | None = None
+    durations: list[int] | None = None
 
 
 def prepare(data: str | Path, out: str | Path, config: PrepareConfig,
             encoder: WhisperSpeakerEncoder | None = None) -> dict:
     """Build the dump dir; returns the stats written to stats.json."""
     data, out = Path(data), Path(out)
+    if config.durations not in DURATIONS:
+        raise ValueError(f"durations={config.durations!r}: want one of {DURATIONS}")
     (out / ".done").unlink(missing_ok=True)
     dd = read_kaldi_dir(data, allow_pipes=True, allow_empty_text=True, fix_sort=True)
     frontend = Frontend(FrontendConfig.from_dict(config.frontend))
@@ -82,12 +93,13 @@ def prepare(data: str | Path, out: str | Path, config: PrepareConfig,
 def _phonemize(frontend: Frontend, text: dict[str, str], utt2spk: dict[str, str], where: Path,
                excluded: dict[str, str]) -> list[_Utt]:
     keys = sorted(text)
-    phones = frontend.phonemize_batch([text[k] for k in keys], where=str(where),
-                                      labels=[f"utterance {k}" for k in keys])
+    all_units = frontend.units_batch([text[k] for k in keys], where=str(where),
+                                     labels=[f"utterance {k}" for k in keys])
     out = []
-    for key, ph in zip(keys, phones, strict=True):
+    for key, units in zip(keys, all_units, strict=True):
+        ph = [p for u in units for p in u.phones]
         if ph:
-            out.append(_Utt(key, utt2spk[key], text[key], ph))
+            out.append(_Utt(key, utt2spk[key], text[key], ph, units))
         else:
             excluded[key] = "no_phones"
             log.warning("%s: %s: no phones from %r; excluded", where, key, text[key])
@@ -99,8 +111,11 @@ def _audio_and_embeddings(utts: list[_Utt], dd: DataDir, out: Path, config: Prep
     import soundfile as sf
 
     (out / "wav").mkdir(parents=True, exist_ok=True)
+    aligner = WhisperAligner(encoder.model, config.language) if config.durations == "whisper" \
+        else None
     kept = []
-    for u in tqdm(utts, desc="tts_prepare audio+spembs", unit="utt"):
+    for u in tqdm(utts, desc="tts_prepare audio+spembs" + "+durations" * bool(aligner),
+                  unit="utt"):
         try:
             audio = load_utt(dd, u.utt, config.fs, max_seconds=config.max_seconds,
                              allow_pipes=True)
@@ -114,9 +129,28 @@ def _audio_and_embeddings(utts: list[_Utt], dd: DataDir, out: Path, config: Prep
         with atomic_open(out / "wav" / f"{u.utt}.wav", "wb") as f:
             sf.write(f, np.clip(audio, -1.0, 1.0), config.fs, format="WAV", subtype="PCM_16")
         u.samples = len(audio)
-        u.emb = encoder(resample(audio, config.fs, WHISPER_SR))
+        audio16 = resample(audio, config.fs, WHISPER_SR)
+        u.emb = encoder(audio16)
+        if aligner is not None:
+            u.durations = _durations(aligner, audio16, u, config)
         kept.append(u)
     return kept
+
+
+def _durations(aligner: WhisperAligner, audio16: np.ndarray, u: _Utt, config: PrepareConfig
+               ) -> list[int]:
+    """Frames per phone from Whisper's alignment of the utterance's units; an utterance that cannot
+    be aligned gets even durations (logged, and counted in stats.json)."""
+    n_frames = u.samples // config.hop + 1  # = ESPnet's fbank frames (center=True)
+    try:
+        spans = aligner(audio16, u.units)
+        return phone_durations(u.units, spans, n_frames, config.hop / config.fs)
+    except AlignError as e:
+        log.warning("%s: no Whisper alignment (%s); even durations", u.utt, e)
+        u.units = []  # marks the fallback for the stats
+        n = len(u.phones)
+        edges = np.rint(np.linspace(0, n_frames, n + 1)).astype(int)
+        return np.diff(edges).tolist()
 
 
 def _voice_bank(utts: list[_Utt], config: PrepareConfig) -> tuple[VoiceBank, dict[str, int]]:
@@ -187,6 +221,8 @@ def _write_split(folder: Path, utts: list[_Utt], sid_of: dict[str, int], bank: V
     write_kv(folder / "spk2sid", sid_of)
     write_kv(folder / "speech_shape", {u.utt: u.samples for u in utts})
     write_kv(folder / "text_shape.phn", {u.utt: len(u.phones) for u in utts})
+    if utts[0].durations is not None:
+        write_kv(folder / "durations", {u.utt: " ".join(map(str, u.durations)) for u in utts})
 
 
 def _stats(utts: list[_Utt], excluded: dict[str, str], frontend: Frontend, bank: VoiceBank
@@ -202,8 +238,17 @@ def _stats(utts: list[_Utt], excluded: dict[str, str], frontend: Frontend, bank:
         "speech_samples_total": int(secs.sum()),
         "phones_per_utt_mean": float(np.mean([len(u.phones) for u in utts])),
         "spembs_dim": int(bank.norm_mean.shape[0]),
+        "durations": _duration_stats(utts),
         "frontend": frontend.stats(),
     }
+
+
+def _duration_stats(utts: list[_Utt]) -> dict | None:
+    if utts[0].durations is None:
+        return None
+    d = np.concatenate([np.asarray(u.durations) for u in utts])
+    return {"source": "whisper", "unaligned_utterances": sum(not u.units for u in utts),
+            "frames_per_phone_mean": float(d.mean()), "zero_frame_phones": int((d == 0).sum())}
 
 
 def write_kv(path: Path, table: dict) -> None:

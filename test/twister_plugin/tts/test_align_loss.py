@@ -12,7 +12,8 @@ from espnet2.gan_tts.jets.loss import ForwardSumLoss
 
 from twister_plugin.testing.tts import fastspeech_tiny_batch
 from twister_plugin.tts.align_loss import (AlignLossInputError, BatchedForwardSumLoss,
-                                           BatchedPriorAlignmentModule, beta_binomial_prior)
+                                           BatchedPriorAlignmentModule, beta_binomial_prior,
+                                           span_prior)
 from twister_plugin.tts.fastspeech import TwisterFastSpeech
 
 REPO = Path(__file__).resolve().parents[3]
@@ -131,7 +132,8 @@ def test_refused_inputs():
 
 
 def test_fastspeech_same_losses_and_gradients_with_either_option():
-    conf = {**yaml.safe_load(TINY.read_text())["tts_conf"], "spk_embed_dim": 8}
+    conf = {**yaml.safe_load(TINY.read_text())["tts_conf"], "spk_embed_dim": 8,
+            "durations_prior": 0.0}  # the beta-binomial prior, which both options build
     text, tlens, feats, flens, spembs = fastspeech_tiny_batch(DATA, TINY)
     out = {}
     for option in ("espnet", "batched"):
@@ -152,3 +154,20 @@ def test_fastspeech_same_losses_and_gradients_with_either_option():
     assert gr_b.keys() == gr_e.keys() and "aligner.t_conv1.weight" in gr_b
     for k in gr_e:
         assert torch.allclose(gr_b[k], gr_e[k], rtol=1e-4, atol=1e-6), k
+
+
+def test_span_prior_prefers_the_tokens_whose_span_holds_the_frame():
+    durs = torch.tensor([[2, 3, 5], [4, 4, 0]])
+    tl, fl = torch.tensor([3, 2]), torch.tensor([10, 16])  # item 1: spans stretched x2
+    prior = span_prior(durs, tl, fl, sigma=1.0)
+    assert prior.shape == (2, 16, 3)
+    assert prior[0].argmax(-1)[:10].tolist() == [0, 0, 1, 1, 1, 2, 2, 2, 2, 2]
+    assert prior[1, :, :2].argmax(-1).tolist() == [0] * 8 + [1] * 8
+    inside = torch.logsumexp(prior[0, :10], -1)  # a distribution over tokens at every frame
+    torch.testing.assert_close(inside, torch.zeros(10))
+    assert torch.isinf(prior[0, 10:]).all() and torch.isinf(prior[1, :, 2]).all()
+    # a frame one frame away from a span costs -0.5 (1/sigma)^2 more than one inside it
+    wide = span_prior(durs, tl, fl, sigma=4.0)
+    assert float(wide[0, 0, 1] - wide[0, 0, 0]) > float(prior[0, 0, 1] - prior[0, 0, 0])
+    with pytest.raises(AlignLossInputError, match="sigma"):
+        span_prior(durs, tl, fl, sigma=0.0)

@@ -15,7 +15,7 @@ from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
 from twister_plugin.bin import synthesize as synth_bin
 from twister_plugin.bin import tts_prepare, tts_train
 from twister_plugin.testing.tts import S0150, read_manifest, rows_to_kaldi_dir, tiny_whisper_checkpoint
-from twister_plugin.tts.fastspeech import TwisterFastSpeech
+from twister_plugin.tts.fastspeech import TwisterFastSpeech, fit_durations
 from twister_plugin.tts.task import TwisterMelTTSTask, TwisterTTSTask, task_for
 
 REPO = Path(__file__).resolve().parents[3]
@@ -30,7 +30,9 @@ def _need_data():
 
 
 def _tiny(**over) -> TwisterFastSpeech:
-    conf = {**yaml.safe_load(TINY.read_text())["tts_conf"], "spk_embed_dim": 8, **over}
+    # the beta-binomial prior unless a test gives durations
+    conf = {**yaml.safe_load(TINY.read_text())["tts_conf"], "spk_embed_dim": 8,
+            "durations_prior": 0.0, **over}
     torch.manual_seed(0)
     return TwisterFastSpeech(idim=30, odim=80, **conf)
 
@@ -92,6 +94,49 @@ def test_refused_inputs():
               torch.tensor([3]), spembs=torch.randn(1, 8))
 
 
+def test_given_durations_guide_the_alignment_or_replace_it():
+    _need_data()
+    feats, flens = _real_feats(2)
+    text = torch.tensor([[3, 5, 7, 9, 11, 2, 4, 6], [8, 10, 12, 14, 16, 0, 0, 0]])
+    tlens = torch.tensor([8, 5])
+    # durations as tts_prepare writes them (frames per phone, maybe off by a frame from the fbank)
+    given = fit_durations(torch.tensor([[1, 9, 3, 20, 5, 2, 30, 8], [40, 2, 2, 30, 10, 0, 0, 0]]),
+                          tlens, flens - 1)
+    spembs = torch.randn(2, 8)
+    model = _tiny(durations_prior=1.0).eval()
+    hs = model.encode(text, tlens, spembs)
+    free, _, _ = _tiny().eval().align(hs, feats, tlens, flens)
+    ds, _, _ = model.align(hs, feats, tlens, flens, given)
+    assert torch.equal(ds.sum(1), flens)
+
+    def boundary_error(d):  # mean |phone end - given phone end| in frames
+        return float((torch.cumsum(d, 1) - torch.cumsum(given, 1)).abs()[:, :-1].float().mean())
+
+    # an untrained aligner follows the prior: Whisper's spans within a frame or so, not the
+    # beta-binomial's evenly spread phones
+    assert boundary_error(ds) < 2.0 < boundary_error(free), (ds, free, given)
+    teacher = _tiny(teacher_durations=True).train()
+    loss, stats, _ = teacher(text, tlens, feats, flens, spembs=spembs, durations=given,
+                             durations_lengths=tlens)
+    assert torch.isfinite(loss) and stats["align_loss"] == 0.0
+    assert stats["dur_max_share"] == pytest.approx(
+        float((given.max(1).values / flens).mean()), abs=1e-6)
+    with pytest.raises(ValueError, match="tts_prepare --durations whisper"):
+        teacher(text, tlens, feats, flens, spembs=spembs)
+    with pytest.raises(ValueError, match="differ in number"):
+        teacher(text, tlens, feats, flens, spembs=spembs, durations=given,
+                durations_lengths=tlens + 1)
+    with pytest.raises(ValueError, match="align_loss: batched"):
+        _tiny(durations_prior=2.0, align_loss="espnet")
+
+
+def test_fit_durations_rescales_to_the_frames():
+    d = fit_durations(torch.tensor([[3, 0, 3, 4], [5, 5, 9, 9]]), torch.tensor([4, 2]),
+                      torch.tensor([20, 7]))
+    assert d.sum(1).tolist() == [20, 7] and d[0].tolist() == [6, 0, 6, 8]
+    assert d[1, 2:].tolist() == [0, 0]
+
+
 def test_mel_task_takes_twister_g2p_and_builds_the_model(tmp_path):
     from twister_plugin.tts.frontend import Frontend, FrontendConfig
     from twister_plugin.tts.symbols import write_tokens
@@ -123,7 +168,8 @@ def trained(tmp_path_factory):
     rows_to_kaldi_dir(read_manifest(DATA, S0150)[:10], tmp / "data")
     whisper = tiny_whisper_checkpoint(tmp / "tiny_whisper.pt")
     assert tts_prepare.main(["--data", str(tmp / "data"), "--out", str(tmp / "dump"),
-                             "--whisper", str(whisper), "--valid_count", "2"]) == 0
+                             "--whisper", str(whisper), "--valid_count", "2",
+                             "--durations", "whisper"]) == 0
     assert tts_train.main(["--config", str(TINY), "--dump", str(tmp / "dump"),
                            "--output_dir", str(tmp / "exp"), "--device", "cpu",
                            "--max_epoch", "4"]) == 0

@@ -25,7 +25,7 @@ def setup(tmp_path_factory):
     split = rows[4]["utt_id"]
     rows_to_kaldi_dir(rows, tmp / "data", speaker_of=lambda r: "A" if r["utt_id"] < split else "B")
     enc = WhisperSpeakerEncoder.from_checkpoint(tiny_whisper_checkpoint(tmp / "w.pt"))
-    cfg = PrepareConfig(valid_count=2, whisper=str(tmp / "w.pt"))
+    cfg = PrepareConfig(valid_count=2, whisper=str(tmp / "w.pt"), durations="whisper")
     stats = prepare(tmp / "data", tmp / "dump", cfg, encoder=enc)
     return tmp, enc, stats, rows
 
@@ -52,6 +52,19 @@ def test_dump_contents(setup):
     shapes = dict(line.split() for line in (dump / "speech_shape").read_text().splitlines())
     assert all(16000 * 0.5 < int(v) < 16000 * 20 for v in shapes.values())
     assert (dump / ".done").exists() and (dump / "voices.npz").exists()
+    for split in (dump, dump / "valid"):  # frames per phone, filling the fbank's frames
+        durs = {u: list(map(int, d)) for u, *d in
+                (line.split() for line in (split / "durations").read_text().splitlines())}
+        phones = {u: p for u, *p in (line.split() for line in (split / "text").read_text().splitlines())}
+        assert durs.keys() == phones.keys()
+        for utt, d in durs.items():
+            assert len(d) == len(phones[utt]) and min(d) >= 1
+            assert sum(d) == int(shapes.get(utt, 0) or _samples(split, utt)) // 256 + 1
+    assert stats["durations"]["source"] == "whisper"
+
+
+def _samples(split, utt):
+    return dict(line.split() for line in (split / "speech_shape").read_text().splitlines())[utt]
 
 
 def test_dev_set_with_reference(setup):
