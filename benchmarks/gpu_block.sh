@@ -20,7 +20,8 @@
 #               pseudo-labels exist; stage 10 (LM + zero-shot fusion decodes, issue 13); TTS
 #               micro-benchmarks (MAS, alignment loss) on CUDA; ablation synthonly once stage 6 is
 #               done; round 2 (TTS reused) once round 1 is scored
-#   BLOCK_SKIP_BENCH=1 leaves out decode_speed and the first multi_gpu.py (measured already)
+#   BLOCK_SKIP_BENCH=1 leaves out decode_speed, the first multi_gpu.py and the TTS micro-benchmarks
+#   (measured already)
 #   after the block: benchmarks/gpu_poll.sh scaling 230 (2-GPU scaling with enough work)
 # Logs: ~/blk/*.log; results: ~/blk/out/ and the recipe's exp/ (collected by gpu_poll.sh).
 set -uo pipefail
@@ -78,7 +79,7 @@ lane1() {
   say lane1 "ablation selftrain"; ablation 1 selftrain 1.0; say lane1 "selftrain rc $?"
   say lane1 "stage 10 (LM, zero-shot fusion)"; recipe 1 stage10.log --stage 10 --stop_stage 10
   say lane1 "stage 10 rc $?"; touch "$B/stage10_lane1.done"
-  for m in mas align_loss; do
+  [ -n "${BLOCK_SKIP_BENCH:-}" ] || for m in mas align_loss; do  # measured in session 3
     timeout 90 python3 -m twister_plugin.tts.$m --device cuda > "$B/out/tts_$m.txt" 2>&1
   done
   wait_for $R/exp/round1/synth/.done 900

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# A/B on CPU (2 cores): does Whisper's own timing of each character (tts_prepare --durations whisper
+# -> TwisterFastSpeech durations_prior) make the TTS learn faster than the beta-binomial prior alone?
+#
+#   bash benchmarks/tts_align_ab.sh [MINUTES] [OUT]     # default 45 min per run, /tmp/ab
+#
+# Data: the 400 "unlabeled" S0150 utterances of local/split_s0150.py with their TRUE transcripts
+# (a controlled comparison of two alignment priors, not the recipe: the recipe trains on
+# pseudo-labels), 20 held out for validation. Both runs: conf/tts/fastspeech_cpu_small.yaml, same
+# seed, same batches, one CPU thread each, side by side, the same wall-time budget; they differ in
+# durations_prior only (3 frames vs 0 = beta-binomial). Then each run's kept epochs speak 30 corpus
+# sentences that are not training text and Whisper base reads them back (tts_pick: round-trip MER).
+set -euo pipefail
+MIN=${1:-45}
+OUT=${2:-/tmp/ab}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO"
+DATA=${TWISTER_DATA:-$REPO/../shared/data}
+CONF=egs2/twister/asr1/conf/tts/fastspeech_cpu_small.yaml
+W=tools/whisper/base.pt
+mkdir -p "$OUT"
+if [ ! -f "$OUT/dump/.done" ]; then
+  python egs2/twister/asr1/local/split_s0150.py --manifest "$DATA/zh/aishell_sample_S0150/manifest.tsv" \
+      --out "$OUT/src"
+  cp "$OUT/src/s0150_unlabeled/.truth" "$OUT/src/s0150_unlabeled/text"
+  python -m twister_plugin.bin.tts_prepare --data "$OUT/src/s0150_unlabeled" --out "$OUT/dump" \
+      --whisper "$W" --durations whisper --valid_count 20 --device cpu > "$OUT/prepare.log" 2>&1
+fi
+train() {  # train NAME [ESPnet options]
+  local name=$1; shift
+  OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m twister_plugin.bin.tts_train --config "$CONF" \
+      --dump "$OUT/dump" --output_dir "$OUT/$name" --device cpu --max_minutes "$MIN" "$@" \
+      > "$OUT/$name.log" 2>&1
+}
+train prior &
+train betabinomial --tts_conf durations_prior=0 &
+wait
+for name in prior betabinomial; do
+  python -m twister_plugin.bin.tts_pick --model_dir "$OUT/$name" --text "$DATA/text/zh_news_open.txt" \
+      --exclude "$OUT/src/s0150_unlabeled/text" --whisper "$W" --sentences 30 --device cpu \
+      > "$OUT/${name}_pick.log" 2>&1
+  grep -h "epoch results" "$OUT/$name/train.log" | tail -n 3 | cut -c1-700
+  cat "$OUT/$name/tts_pick.json"
+done
