@@ -9,7 +9,9 @@
 # pseudo-labels), 20 held out for validation. Both runs: conf/tts/fastspeech_cpu_small.yaml, same
 # seed, same batches, one CPU thread each, side by side, the same wall-time budget; they differ in
 # durations_prior only (3 frames vs 0 = beta-binomial). Then each run's kept epochs speak 30 corpus
-# sentences that are not training text and Whisper base reads them back (tts_pick: round-trip MER).
+# sentences that are not training text and Whisper base reads them back (tts_pick: round-trip MER),
+# and the picked checkpoint speaks SENTENCES (default 60) more unseen sentences through the
+# recipe's stage 6 (synthesize + roundtrip_filter) for benchmarks/tts_samples.py (MER, PNG, wavs).
 set -euo pipefail
 MIN=${1:-45}
 OUT=${2:-/tmp/ab}
@@ -35,10 +37,23 @@ train() {  # train NAME [ESPnet options]
 train prior &
 train betabinomial --tts_conf durations_prior=0 &
 wait
+python -m twister_plugin.bin.prepare_text --text "$DATA/text/zh_news_open.txt" \
+    --exclude "$OUT/src/s0150_unlabeled/text" --sample "${SENTENCES:-60}" --seed 7 --out "$OUT/corpus_sample.txt"
 for name in prior betabinomial; do
-  python -m twister_plugin.bin.tts_pick --model_dir "$OUT/$name" --text "$DATA/text/zh_news_open.txt" \
+  [ -f "$OUT/$name/tts_pick.json" ] || python -m twister_plugin.bin.tts_pick --model_dir "$OUT/$name" --text "$DATA/text/zh_news_open.txt" \
       --exclude "$OUT/src/s0150_unlabeled/text" --whisper "$W" --sentences 30 --device cpu \
       > "$OUT/${name}_pick.log" 2>&1
+  if [ ! -f "$OUT/${name}_synth/scores.jsonl" ]; then
+    python -m twister_plugin.bin.synthesize --model_dir "$OUT/$name" --text "$OUT/corpus_sample.txt" \
+        --out "$OUT/${name}_synth/raw" --device cpu > "$OUT/${name}_synth.log" 2>&1
+    python -m twister_plugin.bin.roundtrip_filter --synth "$OUT/${name}_synth/raw" --model "$W" \
+        --config egs2/twister/asr1/conf/pseudo_label.yaml --out "$OUT/${name}_synth" --device cpu \
+        --max_err 30 >> "$OUT/${name}_synth.log" 2>&1
+  fi
+  python benchmarks/tts_samples.py --synth "$OUT/${name}_synth" --train_text "$OUT/src/s0150_unlabeled/text" \
+      --real "$OUT/src/s0150_unlabeled" --n "${SENTENCES:-60}" --png 3 --out "$OUT/${name}_samples" \
+      > "$OUT/${name}_samples.log" 2>&1
+  grep -h "^{" "$OUT/${name}_samples.log" | cut -c1-300
   grep -h "epoch results" "$OUT/$name/train.log" | tail -n 3 | cut -c1-700
   cat "$OUT/$name/tts_pick.json"
 done
