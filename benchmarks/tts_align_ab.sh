@@ -32,7 +32,7 @@ train() {  # train NAME [ESPnet options]
   local name=$1; shift
   OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m twister_plugin.bin.tts_train --config "$CONF" \
       --dump "$OUT/dump" --output_dir "$OUT/$name" --device cpu --max_minutes "$MIN" "$@" \
-      > "$OUT/$name.log" 2>&1
+      >> "$OUT/$name.log" 2>&1
 }
 train prior &
 train betabinomial --tts_conf durations_prior=0 &
@@ -54,6 +54,13 @@ for name in prior betabinomial; do
       --real "$OUT/src/s0150_unlabeled" --n "${SENTENCES:-60}" --png 3 --out "$OUT/${name}_samples" \
       > "$OUT/${name}_samples.log" 2>&1
   grep -h "^{" "$OUT/${name}_samples.log" | cut -c1-300
-  grep -h "epoch results" "$OUT/$name/train.log" | tail -n 3 | cut -c1-700
+  python - "$OUT/$name/checkpoint.pth" <<'PY'  # valid losses per epoch, from ESPnet's reporter
+import sys, torch
+stats = torch.load(sys.argv[1], weights_only=False)["reporter"]["stats"]
+for e in sorted(stats):
+    v = stats[e]["valid"]
+    print(e, " ".join(f"{k}={v[k]:.3f}" for k in ("mel_loss", "duration_loss", "align_loss",
+                                                 "pred_len_ratio", "dur_max_share") if k in v))
+PY
   cat "$OUT/$name/tts_pick.json"
 done
