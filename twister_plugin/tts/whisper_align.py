@@ -78,6 +78,10 @@ class WhisperAligner:
         text, offsets = spoken_string(units)
         tokenizer = self.tokenizer(units)
         tokens = tokenizer.encode(text)
+        room = self.model.dims.n_text_ctx - len(tokenizer.sot_sequence) - 2  # + no_timestamps, eot
+        if len(tokens) > room:
+            raise AlignError(f"{len(tokens)} text tokens: more than the {room} Whisper's decoder "
+                             "can read in one window")
         dev = next(self.model.parameters()).device
         wav = torch.as_tensor(np.asarray(audio, dtype=np.float32), device=dev)
         mel = whisper.log_mel_spectrogram(wav, self.model.dims.n_mels,

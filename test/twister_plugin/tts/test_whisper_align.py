@@ -78,3 +78,18 @@ def test_whisper_base_finds_a_known_boundary_in_real_speech(aligner):
     d = phone_durations(ua + ub, spans, len(audio) // 256 + 1, 256 / 16000)
     assert sum(d) == len(audio) // 256 + 1 and min(d) >= 1
     assert len(d) == sum(len(u.phones) for u in ua + ub)
+
+
+def test_text_longer_than_whisper_reads_is_refused_clearly(tmp_path):
+    from twister_plugin.testing.tts import tiny_whisper_checkpoint
+    from twister_plugin.tts.whisper_align import WhisperAligner
+    from twister_plugin.whisper import load_whisper
+
+    aligner = WhisperAligner(load_whisper(tiny_whisper_checkpoint(tmp_path / "w.pt")))
+    units = Frontend().units_batch(["天气很好" * 150])[0]  # 600 characters
+    with pytest.raises(AlignError, match="text tokens"):
+        aligner(np.zeros(16000 * 20, dtype=np.float32), units)
+    with pytest.raises(AlignError, match="need"):
+        aligner(np.zeros(16000 * 31, dtype=np.float32), units[:4])
+    spans = aligner(np.zeros(16000 * 2, dtype=np.float32), units[:4])  # random weights: any
+    assert len(spans) == 4 and all(0 <= s <= e <= 2.0 for s, e in spans)  # spans, but in the audio
