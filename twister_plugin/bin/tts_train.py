@@ -47,7 +47,7 @@ def data_args(split: str, d: Path, durations: bool = False) -> list[str]:
     return out
 
 
-def espnet_argv(a: argparse.Namespace, extra: list[str], task) -> list[str]:
+def espnet_argv(a: argparse.Namespace, extra: list[str], task, config: dict) -> list[str]:
     train = Path(a.train_data or a.dump)
     valid = Path(a.valid_data or (train / "valid"))
     for d in (train, valid):
@@ -60,16 +60,27 @@ def espnet_argv(a: argparse.Namespace, extra: list[str], task) -> list[str]:
     dim = json.loads((train / "stats.json").read_text())["spembs_dim"]
     frontend = json.dumps(yaml.safe_load((train / "frontend.yaml").read_text()))
     ngpu = ["--ngpu", "1" if a.device == "cuda" else "0"] if "--ngpu" not in extra else []
-    durs = uses_durations(a.config)
+    from twister_plugin.tts.fastspeech import uses_durations
+
+    durs = uses_durations(tts_conf(config, extra))
     return ["--config", a.config, "--output_dir", str(out), "--token_list", str(out / ARTIFACTS[0]),
             "--frontend_conf", frontend, "--tts_conf", task.spk_embed_conf(dim),
             *data_args("train", train, durs), *data_args("valid", valid, durs), *ngpu, *extra]
 
 
-def uses_durations(config: str) -> bool:
-    """Whether the config's model trains on the dump's durations (twister_fastspeech options)."""
-    conf = (yaml.safe_load(Path(config).read_text()) or {}).get("tts_conf") or {}
-    return float(conf.get("durations_prior") or 0) > 0 or bool(conf.get("teacher_durations"))
+def tts_conf(config: dict, extra: list[str]) -> dict:
+    """The config's ``tts_conf`` with the command line's ``--tts_conf key=value`` / ``--tts_conf
+    "{...}"`` overrides applied, as ESPnet will see it."""
+    conf = dict(config.get("tts_conf") or {})
+    values = [v for opt, v in zip(extra, extra[1:]) if opt == "--tts_conf"]
+    values += [x.split("=", 1)[1] for x in extra if x.startswith("--tts_conf=")]
+    for v in values:
+        if "=" in v and not v.lstrip().startswith("{"):
+            key, val = v.split("=", 1)
+            conf[key] = yaml.safe_load(val)
+        else:
+            conf.update(yaml.safe_load(v) or {})
+    return conf
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,9 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     log_config(log, "tts_train", {**vars(a), "espnet_extra": extra})
     from twister_plugin.tts.task import task_for
 
-    task = task_for((yaml.safe_load(Path(a.config).read_text()) or {}).get("tts"))
+    config = yaml.safe_load(Path(a.config).read_text()) or {}
+    task = task_for(config.get("tts"))
     log.info("tts_train: %s", task.__name__)
-    cmd = espnet_argv(a, extra, task)
+    cmd = espnet_argv(a, extra, task, config)
     if a.max_minutes > 0:
         from twister_plugin.utils.budget import run_with_budget
 

@@ -26,6 +26,7 @@ accepted and ignored (voices come from spembs).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -106,6 +107,12 @@ def _blocks(c: FastSpeechConfig, idim: int, layers: int, units: int, input_layer
                      "transformer")
 
 
+def uses_durations(tts_conf: Mapping[str, Any]) -> bool:
+    """Whether a model of this ``tts_conf`` trains on the dump's durations (tts_train then passes
+    them): ``durations_prior`` > 0 or ``teacher_durations``."""
+    return float(tts_conf.get("durations_prior") or 0) > 0 or bool(tts_conf.get("teacher_durations"))
+
+
 def fit_durations(durations: torch.Tensor, text_lengths: torch.Tensor,
                   feats_lengths: torch.Tensor) -> torch.Tensor:
     """Integer durations (B, N) rescaled to sum exactly to feats_lengths (B,) (a dump's durations
@@ -157,6 +164,7 @@ class TwisterFastSpeech(AbsTTS):
             raise ValueError("TwisterFastSpeech: durations_prior needs align_loss: batched")
         aligner_cls, forward_sum_cls = ALIGN_LOSSES[c.align_loss]
         self.idim, self.odim, self.spk_embed_dim = idim, odim, spk_embed_dim
+        self.uses_durations = uses_durations(asdict(c))
         embed = torch.nn.Embedding(idim, c.adim, padding_idx=0)
         self.encoder = _blocks(c, idim, c.elayers, c.eunits, embed)
         self.spk_proj = torch.nn.Linear(spk_embed_dim, c.adim) if spk_embed_dim else None
@@ -202,11 +210,6 @@ class TwisterFastSpeech(AbsTTS):
         return before, before + self.postnet(before.transpose(1, 2)).transpose(1, 2)
 
     # --- training ----------------------------------------------------------------------------
-    @property
-    def needs_durations(self) -> bool:
-        """Whether training reads the dump's durations (tts_train passes them then)."""
-        return self.conf.durations_prior > 0 or self.conf.teacher_durations
-
     def align(self, hs: torch.Tensor, ys: torch.Tensor, text_lengths: torch.Tensor,
               feats_lengths: torch.Tensor, durations: torch.Tensor | None = None):
         """Encodings (B, T_text, A) + normalised mels (B, T_feats, M) -> (durations (B, T_text)
@@ -231,7 +234,7 @@ class TwisterFastSpeech(AbsTTS):
                 **kwargs):
         c = self.conf
         text, feats = text[:, : int(text_lengths.max())], feats[:, : int(feats_lengths.max())]
-        if self.needs_durations:
+        if self.uses_durations:
             durations = self._check_durations(durations, durations_lengths, text_lengths)
         ys = (feats - c.feats_mean) / c.feats_std  # (B, T_feats, M)
         hs = self.encode(text, text_lengths, spembs)
