@@ -86,6 +86,20 @@ def beta_binomial_prior(text_lengths: torch.Tensor, feats_lengths: torch.Tensor,
     return prior.masked_fill(~inside, -math.inf).float()
 
 
+def token_spans(durations: torch.Tensor, text_lengths: torch.Tensor,
+                feats_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Durations (B, >= max N) -> (start, end) frame of each token (B, max N), float, on
+    text_lengths' device: rescaled so that each item's tokens fill exactly its feats_lengths
+    frames (a dump's durations may be off by a frame from the fbank); empty beyond its text."""
+    dev = text_lengths.device
+    N = int(text_lengths.max())
+    d = durations[:, :N].to(dev, torch.float32).clamp(min=0)
+    d = d.masked_fill(torch.arange(N, device=dev)[None] >= text_lengths[:, None], 0.0)
+    ends = torch.cumsum(d, 1)  # (B, N)
+    scale = feats_lengths.to(dev, torch.float32)[:, None] / ends[:, -1:].clamp(min=1e-6)
+    return (ends - d) * scale, ends * scale
+
+
 def span_prior(durations: torch.Tensor, text_lengths: torch.Tensor, feats_lengths: torch.Tensor,
                sigma: float) -> torch.Tensor:
     """Given durations (B, N) (e.g. Whisper's, ``twister_plugin.tts.whisper_align``) -> log prior
@@ -97,12 +111,7 @@ def span_prior(durations: torch.Tensor, text_lengths: torch.Tensor, feats_length
         raise AlignLossInputError(f"span_prior: sigma must be > 0, got {sigma}")
     dev = text_lengths.device
     T, N = int(feats_lengths.max()), int(text_lengths.max())
-    d = durations[:, :N].to(dev, torch.float32).clamp(min=0)
-    d = d.masked_fill(torch.arange(N, device=dev)[None] >= text_lengths[:, None], 0.0)
-    ends = torch.cumsum(d, 1)  # (B, N)
-    scale = feats_lengths.to(dev, torch.float32)[:, None] / ends[:, -1:].clamp(min=1e-6)
-    ends = ends * scale
-    starts = ends - d * scale
+    starts, ends = token_spans(durations, text_lengths, feats_lengths)
     t = torch.arange(T, device=dev, dtype=torch.float32)[None, :, None] + 0.5  # frame centres
     dist = (starts[:, None, :] - t).clamp(min=0) + (t - ends[:, None, :]).clamp(min=0)
     score = -0.5 * (dist / sigma) ** 2  # (B, T, N)

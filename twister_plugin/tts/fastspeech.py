@@ -42,7 +42,7 @@ from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.tts.abs_tts import AbsTTS
 
 from twister_plugin.tts.align_loss import (BatchedForwardSumLoss, BatchedPriorAlignmentModule,
-                                            span_prior)
+                                            span_prior, token_spans)
 from twister_plugin.tts.mas import monotonic_alignment_search
 
 # hard-alignment search: (log_p_attn (B, T_feats, T_text), text_lengths, feats_lengths) ->
@@ -117,10 +117,8 @@ def fit_durations(durations: torch.Tensor, text_lengths: torch.Tensor,
                   feats_lengths: torch.Tensor) -> torch.Tensor:
     """Integer durations (B, N) rescaled to sum exactly to feats_lengths (B,) (a dump's durations
     may be off by a frame from ESPnet's fbank); zero beyond each item's text."""
-    keep = torch.arange(durations.size(1), device=durations.device)[None] < text_lengths[:, None]
-    d = durations.float().clamp(min=0).masked_fill(~keep, 0.0)
-    ends = torch.cumsum(d, 1)
-    ends = ends * feats_lengths[:, None].float() / ends[:, -1:].clamp(min=1e-6)
+    keep = ~make_pad_mask(text_lengths).to(text_lengths.device)  # (B, max N)
+    _, ends = token_spans(durations, text_lengths, feats_lengths)
     ends = torch.round(ends).long().masked_fill(~keep, 0)
     ends = torch.maximum(ends, torch.cummax(ends, 1).values)  # monotone after rounding
     ds = torch.diff(ends, dim=1, prepend=ends.new_zeros(ends.size(0), 1)).clamp(min=0)
