@@ -63,6 +63,7 @@ class _Utt:
     samples: int = 0
     emb: np.ndarray | None = None
     durations: list[int] | None = None
+    aligned: bool = False  # durations from Whisper (False: even durations, alignment failed)
 
 
 def prepare(data: str | Path, out: str | Path, config: PrepareConfig,
@@ -144,10 +145,11 @@ def _durations(aligner: WhisperAligner, audio16: np.ndarray, u: _Utt, config: Pr
     n_frames = u.samples // config.hop + 1  # = ESPnet's fbank frames (center=True)
     try:
         spans = aligner(audio16, u.units)
-        return phone_durations(u.units, spans, n_frames, config.hop / config.fs)
+        durations = phone_durations(u.units, spans, n_frames, config.hop / config.fs)
+        u.aligned = True
+        return durations
     except AlignError as e:
         log.warning("%s: no Whisper alignment (%s); even durations", u.utt, e)
-        u.units = []  # marks the fallback for the stats
         n = len(u.phones)
         edges = np.rint(np.linspace(0, n_frames, n + 1)).astype(int)
         return np.diff(edges).tolist()
@@ -247,7 +249,7 @@ def _duration_stats(utts: list[_Utt]) -> dict | None:
     if utts[0].durations is None:
         return None
     d = np.concatenate([np.asarray(u.durations) for u in utts])
-    return {"source": "whisper", "unaligned_utterances": sum(not u.units for u in utts),
+    return {"source": "whisper", "unaligned_utterances": sum(not u.aligned for u in utts),
             "frames_per_phone_mean": float(d.mean()), "zero_frame_phones": int((d == 0).sum())}
 
 

@@ -82,12 +82,12 @@ class WhisperAligner:
         if len(tokens) > room:
             raise AlignError(f"{len(tokens)} text tokens: more than the {room} Whisper's decoder "
                              "can read in one window")
-        dev = next(self.model.parameters()).device
-        wav = torch.as_tensor(np.asarray(audio, dtype=np.float32), device=dev)
+        param = next(self.model.parameters())
+        wav = torch.as_tensor(np.asarray(audio, dtype=np.float32), device=param.device)
         mel = whisper.log_mel_spectrogram(wav, self.model.dims.n_mels,
                                           padding=whisper.audio.N_SAMPLES)
         mel = whisper.pad_or_trim(mel[:, : whisper.audio.N_FRAMES], whisper.audio.N_FRAMES)
-        mel = mel.to(next(self.model.parameters()).dtype)
+        mel = mel.to(param.dtype)
         words = find_alignment(self.model, tokenizer, tokens, mel,
                                len(audio) // whisper.audio.HOP_LENGTH)
         return unit_spans(text, offsets, [(w.word, w.start, w.end) for w in words])
