@@ -3,13 +3,16 @@
 # -> TwisterFastSpeech durations_prior) make the TTS learn faster than the beta-binomial prior alone?
 #
 #   bash benchmarks/tts_align_ab.sh [MINUTES] [OUT]     # default 45 min per run, /tmp/ab
+#   ARMS="teacher:teacher_durations=true sigma1:durations_prior=1.0" bash benchmarks/tts_align_ab.sh 40
+#       # other arms on the same dump: NAME[:tts_conf key=value[,key=value]] each, side by side
 #
 # Data: the 400 "unlabeled" S0150 utterances of local/split_s0150.py with their TRUE transcripts
 # (a controlled comparison of two alignment priors, not the recipe: the recipe trains on
 # pseudo-labels), 20 held out for validation. Both runs: conf/tts/fastspeech_cpu_small.yaml, same
 # seed, same batches, one CPU thread each, side by side, the same wall-time budget; they differ in
-# durations_prior only (3 frames vs 0 = beta-binomial). Then each run's kept epochs speak 30 corpus
-# sentences that are not training text and Whisper base reads them back (tts_pick: round-trip MER),
+# durations_prior only (3 frames vs 0 = beta-binomial; ARMS for others). Then each run's kept
+# epochs speak 30 corpus sentences that are not training text and Whisper base reads them back
+# (tts_pick: round-trip MER),
 # and the picked checkpoint speaks SENTENCES (default 60) more unseen sentences through the
 # recipe's stage 6 (synthesize + roundtrip_filter) for benchmarks/tts_samples.py (MER, PNG, wavs).
 set -euo pipefail
@@ -34,12 +37,20 @@ train() {  # train NAME [ESPnet options]
       --dump "$OUT/dump" --output_dir "$OUT/$name" --device cpu --max_minutes "$MIN" "$@" \
       >> "$OUT/$name.log" 2>&1
 }
-train prior &
-train betabinomial --tts_conf durations_prior=0 &
+ARMS=${ARMS:-prior betabinomial:durations_prior=0}
+for arm in $ARMS; do
+  opts=()
+  if [ "$arm" != "${arm%%:*}" ]; then
+    IFS=, read -ra kvs <<< "${arm#*:}"
+    for kv in "${kvs[@]}"; do opts+=(--tts_conf "$kv"); done
+  fi
+  train "${arm%%:*}" "${opts[@]}" &
+done
 wait
 python -m twister_plugin.bin.prepare_text --text "$DATA/text/zh_news_open.txt" \
     --exclude "$OUT/src/s0150_unlabeled/text" --sample "${SENTENCES:-60}" --seed 7 --out "$OUT/corpus_sample.txt"
-for name in prior betabinomial; do
+for arm in $ARMS; do
+  name=${arm%%:*}
   [ -f "$OUT/$name/tts_pick.json" ] || python -m twister_plugin.bin.tts_pick --model_dir "$OUT/$name" --text "$DATA/text/zh_news_open.txt" \
       --exclude "$OUT/src/s0150_unlabeled/text" --whisper "$W" --sentences 30 --device cpu \
       > "$OUT/${name}_pick.log" 2>&1
