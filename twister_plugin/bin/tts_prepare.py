@@ -8,6 +8,8 @@ Usage:
         [--whisper tools/whisper/base.pt] [--device cuda] [--fs 16000] [--valid_count 50]
     # a dev set with the training set's normalisation and speaker ids:
     python -m twister_plugin.bin.tts_prepare --data data/dev --out dump/tts/dev --ref dump/tts/train
+    # Whisper phone durations (--durations whisper), or only if the TTS config trains on them:
+    python -m twister_plugin.bin.tts_prepare ... --durations auto --tts_config conf/tts/fastspeech_base.yaml
 """
 from __future__ import annotations
 
@@ -32,7 +34,13 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, PrepareCon
             kind = str if f.name == "ref" else type(f.default)
             p.add_argument(f"--{f.name}", type=kind, default=f.default)
     p.add_argument("--device", default="cuda" if _has_cuda() else "cpu", help="Whisper device")
+    p.add_argument("--tts_config", help="with --durations auto: the TTS config to be trained on the "
+                   "dump; Whisper durations are written when its model uses them")
     a = p.parse_args(argv)
+    if a.durations == "auto":
+        if not a.tts_config:
+            p.error("--durations auto needs --tts_config (the TTS config that decides)")
+        a.durations = "whisper" if _config_uses_durations(a.tts_config) else "none"
     frontend = {}
     if a.frontend_conf:
         with open(a.frontend_conf, encoding="utf-8") as fh:
@@ -50,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.info("tts_prepare: %d utterances, %d speakers, excluded %s -> %s", stats["utterances"],
                  stats["speakers"], stats["excluded"], a.out)
     return 0
+
+
+def _config_uses_durations(path: str) -> bool:
+    from twister_plugin.tts.fastspeech import uses_durations
+
+    with open(path, encoding="utf-8") as fh:
+        return uses_durations((yaml.safe_load(fh) or {}).get("tts_conf") or {})
 
 
 def _has_cuda() -> bool:

@@ -46,8 +46,9 @@ segment=auto                     # stage 1: cut long unlabeled recordings by VAD
 segment_conf=conf/segment.yaml   # stage 1: VAD and segment lengths
 ctc_filter=false                 # stage 3: true: CTC agreement filter (threshold: filters.ctc_agreement_min)
 tts_conf=conf/tts/tiny.yaml
-tts_durations=whisper            # stage 4: phone durations from Whisper's alignment heads for TTS
-                                 # configs that use them (durations_prior / teacher_durations); none
+tts_durations=auto               # stage 4: phone durations from Whisper's alignment heads: auto =
+                                 # if $tts_conf trains on them (durations_prior / teacher_durations),
+                                 # whisper = always, none = never
 asr_conf=conf/asr/finetune_tiny.yaml
 decode_conf=conf/decode.yaml
 real_ratio=0.5                   # share of real pseudo-labelled utterances in the ASR training mix
@@ -205,7 +206,7 @@ for k in $(seq 1 "$rounds"); do
   elif want 4 && ! done_or "$r/tts_dump"; then
     log "round $k: TTS data prep"
     python -m twister_plugin.bin.tts_prepare --data "$r/pseudo/data" --out "$r/tts_dump" --whisper "$ckpt" \
-        --durations "$tts_durations"
+        --durations "$tts_durations" --tts_config "$tts_conf"
     finish "$r/tts_dump"
   fi
   if want 5 && ! done_or "$r/tts"; then

@@ -1,5 +1,6 @@
-"""tts_train's ESPnet command line: the dump's durations go to ESPnet exactly when the model, with
-the command line's ``--tts_conf`` overrides applied, trains on them."""
+"""tts_train's ESPnet command line and tts_prepare's --durations auto: the dump's durations are
+written and go to ESPnet exactly when the model, with the command line's ``--tts_conf`` overrides
+applied, trains on them."""
 import argparse
 import json
 from pathlib import Path
@@ -57,3 +58,18 @@ def test_durations_are_passed_when_the_model_uses_them(tmp_path):
     assert any(x.endswith("dump/durations,durations,text_int") for x in argv)
     with pytest.raises(FileNotFoundError, match="rerun tts_prepare with --durations whisper"):
         _argv(tmp_path / "d", tiny, [], durations=False)
+
+
+def test_tts_prepare_writes_durations_only_for_configs_that_train_on_them(capsys):
+    from twister_plugin.bin.tts_prepare import parse
+
+    def durations(*extra):
+        return parse(["--data", "d", "--out", "o", "--device", "cpu", *extra])[1].durations
+
+    assert durations() == "none"
+    assert durations("--durations", "whisper") == "whisper"
+    assert durations("--durations", "auto", "--tts_config", str(CONF / "fastspeech_tiny.yaml")) == "whisper"
+    assert durations("--durations", "auto", "--tts_config", str(CONF / "tiny.yaml")) == "none"  # VITS
+    with pytest.raises(SystemExit):
+        durations("--durations", "auto")
+    assert "--durations auto needs --tts_config" in capsys.readouterr().err
