@@ -14,14 +14,14 @@
 #   both GPUs   issue 11: benchmarks/multi_gpu.py (NCCL DDP 1 vs 2 GPUs, sharded pseudo-labelling)
 #               while stages 1-2 (data, CPU) run
 #   lane 0      round 1 stages 3-9 (TTS trains ${TTS_MIN:-12} min; benchmarks/tts_samples.py after
-#               stage 6), then stage 10 for round 1
-#   lane 1      issue 7 decode_speed (warm passes; BLOCK_RANDOM_SIZES="small medium large-v3": the
-#               same at random init, forced 24 tokens, speed only); ablation selftrain once the
-#               pseudo-labels exist; stage 10 (LM + zero-shot fusion decodes, issue 13); TTS
-#               micro-benchmarks (MAS, alignment loss) on CUDA; ablation synthonly once stage 6 is
-#               done; round 2 (TTS reused) once round 1 is scored
-#   BLOCK_SKIP_BENCH=1 leaves out decode_speed, the first multi_gpu.py and the TTS micro-benchmarks
-#   (measured already)
+#               stage 6), round 2 stages 3-9 (TTS reused), then stage 10 for rounds 1-2
+#   lane 1      issue 7 decode_speed (a-d, warm passes); ablation selftrain once the pseudo-labels
+#               exist; stage 10 (LM + zero-shot fusion decodes, issue 13);
+#               BLOCK_RANDOM_SIZES="small medium large-v3": decode speed at random init, forced 24
+#               tokens, speed only; TTS micro-benchmarks (MAS, alignment loss) on CUDA; ablation
+#               synthonly once stage 6 is done
+#   BLOCK_SKIP_BENCH=1 leaves out the first multi_gpu.py and the TTS micro-benchmarks (measured
+#   already); BLOCK_SKIP_DECODE=1 leaves out decode_speed; BLOCK_SKIP_LM=1 leaves out stage 10
 #   after the block: benchmarks/gpu_poll.sh scaling 230 (2-GPU scaling with enough work)
 # Logs: ~/blk/*.log; results: ~/blk/out/ and the recipe's exp/ (collected by gpu_poll.sh).
 set -uo pipefail
@@ -56,18 +56,28 @@ lane0() {
       --real $R/exp/round1/pseudo/data --out "$B/out/tts_samples" > "$B/tts_samples.log" 2>&1
   say lane0 "tts_samples rc $?: $(grep "^{" "$B/tts_samples.log" | cut -c1-300)"
   recipe 0 round1.log --stage 7 --stop_stage 9; say lane0 "stages 7-9 rc $?"
+  say lane0 "round 2 (TTS reused)"
+  recipe 0 round2.log --stage 3 --stop_stage 9 --rounds 2 --tts_retrain false; say lane0 "round 2 rc $?"
+  [ -n "${BLOCK_SKIP_LM:-}" ] && return
   wait_for "$B/stage10_lane1.done" 600
-  say lane0 "stage 10 for round 1"; recipe 0 stage10_round1.log --stage 10 --stop_stage 10; say lane0 "rc $?"
+  say lane0 "stage 10 for rounds 1-2"; recipe 0 stage10_rounds.log --stage 10 --stop_stage 10 --rounds 2; say lane0 "rc $?"
 }
 
 lane1() {
   export CUDA_VISIBLE_DEVICES=1
-  if [ -z "${BLOCK_SKIP_BENCH:-}" ]; then
+  if [ -z "${BLOCK_SKIP_DECODE:-}" ]; then  # issue 7: a, b, c, d on this card, warm passes
     say lane1 "decode_speed"
     [ -n "${BLOCK_DRY:-}" ] || timeout 240 python3 benchmarks/decode_speed.py --manifest "$S0150" --model "$W" \
         --device cuda --limit_a 100 --bs_d 256,512 --repeats 2 --out "$B/out/bench_decode.json" > "$B/decode_speed.log" 2>&1
     say lane1 "decode_speed rc $?"
   fi
+  wait_for $R/exp/round1/pseudo/.done 600
+  say lane1 "ablation selftrain"; ablation 1 selftrain 1.0; say lane1 "selftrain rc $?"
+  if [ -z "${BLOCK_SKIP_LM:-}" ]; then
+    say lane1 "stage 10 (LM, zero-shot fusion)"; recipe 1 stage10.log --stage 10 --stop_stage 10
+    say lane1 "stage 10 rc $?"
+  fi
+  touch "$B/stage10_lane1.done"
   for size in ${BLOCK_RANDOM_SIZES:-}; do  # issue 7: sizes without weights, random init, speed only
     say lane1 "decode_speed random-init $size"
     timeout 200 python3 benchmarks/decode_speed.py --manifest "$S0150" --model none --random_init "$size" \
@@ -75,18 +85,11 @@ lane1() {
         --out "$B/out/bench_decode_random_$size.json" > "$B/decode_random_$size.log" 2>&1
     say lane1 "random-init $size rc $?"
   done
-  wait_for $R/exp/round1/pseudo/.done 600
-  say lane1 "ablation selftrain"; ablation 1 selftrain 1.0; say lane1 "selftrain rc $?"
-  say lane1 "stage 10 (LM, zero-shot fusion)"; recipe 1 stage10.log --stage 10 --stop_stage 10
-  say lane1 "stage 10 rc $?"; touch "$B/stage10_lane1.done"
   [ -n "${BLOCK_SKIP_BENCH:-}" ] || for m in mas align_loss; do  # measured in session 3
     timeout 90 python3 -m twister_plugin.tts.$m --device cuda > "$B/out/tts_$m.txt" 2>&1
   done
   wait_for $R/exp/round1/synth/.done 900
   say lane1 "ablation synthonly"; ablation 1 synthonly 0.0; say lane1 "synthonly rc $?"
-  wait_for $R/exp/round1/eval/.done 900
-  say lane1 "round 2 (TTS reused)"
-  recipe 1 round2.log --stage 3 --stop_stage 9 --rounds 2 --tts_retrain false; say lane1 "round 2 rc $?"
 }
 
 orchestrate() {
