@@ -54,3 +54,34 @@ def test_a_tag_that_needs_synthetic_data_says_which_stage_is_missing(recipe):
     assert p.returncode == 2
     assert "--tag twister: exp/round1/synth is not done (run stages 3-6 first)" in p.stdout
     assert not (recipe / "exp" / "round1_twister" / "asr_data" / ".done").exists()
+
+
+def test_a_tag_can_judge_the_rounds_synthetic_speech_again(recipe):
+    """--tag_roundtrip_opts: the round's synthetic speech judged again from its round-trip
+    hypotheses (no decoding) into the tag's own synth dir, which its mix then draws from."""
+    s0150 = read_manifest(MANIFEST)
+    ids = s0150.utt_ids[20:28]
+    synth = recipe / "exp" / "round1" / "synth"
+    write_kaldi_dir(s0150.subset(ids), synth / "raw")  # stands in for synthetic audio
+    homophone = {"店": "电", "名": "明", "饭": "范", "滩": "摊"}  # same syllable and tone
+    rows = []
+    for i, u in enumerate(ids):
+        text = s0150.text[u]
+        hyp = text if i < 4 else "".join(homophone.get(c, c) for c in text) if i < 6 else "完全不同的一句话"
+        rows.append(json.dumps({"utt_id": u, "hyp": hyp}, ensure_ascii=False))
+    (synth / "scores.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    write_kaldi_dir(s0150.subset(ids[:4]), synth / "data")  # what stage 6 kept (MER)
+    (synth / ".done").touch()
+    p = _run(recipe, "--stage", "7", "--stop_stage", "7", "--tag", "ser", "--real_ratio", "0.5",
+             "--tag_roundtrip_opts", "--metric ser --max_err 30")
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    judged = recipe / "exp" / "round1_ser" / "synth"
+    scores = {r["utt_id"]: r for r in map(json.loads, (judged / "scores.jsonl").read_text().splitlines())}
+    assert (judged / ".done").exists() and json.loads((judged / "report.json").read_text())["metric"] == "ser"
+    assert all(scores[u]["kept"] for u in ids[:4]) and not any(scores[u]["kept"] for u in ids[6:])
+    for u in ids[4:6]:  # homophones: MER counts them, SER does not
+        assert scores[u]["cer"] >= 25 and scores[u]["ser"] == 0, scores[u]
+    kept = sorted(u for u in ids if scores[u]["kept"])
+    assert sorted(read_kaldi_dir(judged / "data").utt_ids) == kept
+    report = json.loads((recipe / "exp" / "round1_ser" / "asr_data" / "report.json").read_text())
+    assert report["n_synth"] == len(kept) > 4

@@ -9,6 +9,11 @@
          word break; each Han character is a token, each run of Latin letters / digits is a token
          (an apostrophe inside a Latin word is dropped: "don't" -> "dont"); any other character
          is a token of its own.
+    ser  Mandarin pronunciation (syllable error rate, round trips of synthetic speech): numbers and
+         symbols first read out as the TTS frontend reads them (6.5% -> 百分之六点五), then the MER
+         tokens with every Han character replaced by its pinyin syllable with tone (pypinyin, in
+         the context of its Han run; neutral tone 5). Homophones count as equal: it measures what
+         the audio says, not which characters the recogniser picked for it.
 
 ``pick_metric`` chooses per test set: MER when its references hold both Han characters and Latin
 letters; otherwise CER when utt2lang says zh (or the references hold Han); otherwise WER.
@@ -85,7 +90,40 @@ class MixedErrorRate(Metric):
         return MER_TOKEN.findall(normalize_mandarin(text, word_breaks=True))
 
 
-METRICS: dict[str, type[Metric]] = {m.name: m for m in (CharErrorRate, WordErrorRate, MixedErrorRate)}
+class SyllableErrorRate(Metric):
+    name, unit = "ser", "syllable"
+
+    def __init__(self) -> None:
+        from twister_plugin.tts.text_norm import ChunkBuilder
+
+        self._read = ChunkBuilder()
+
+    def tokens(self, text: str) -> list[str]:
+        from pypinyin import Style, lazy_pinyin
+
+        from twister_plugin.tts.text_norm import clean, spoken_text
+
+        spoken = spoken_text(self._read(clean(text, _t2s().convert)))
+        out: list[str] = []
+        run: list[str] = []  # consecutive Han characters: pypinyin reads them as one phrase
+
+        def flush() -> None:
+            if run:
+                out.extend(lazy_pinyin("".join(run), style=Style.TONE3, neutral_tone_with_five=True))
+                run.clear()
+
+        for tok in MER_TOKEN.findall(normalize_mandarin(spoken, word_breaks=True)):
+            if HAN.fullmatch(tok):
+                run.append(tok)
+            else:
+                flush()
+                out.append(tok)
+        flush()
+        return out
+
+
+METRICS: dict[str, type[Metric]] = {m.name: m for m in (CharErrorRate, WordErrorRate, MixedErrorRate,
+                                                        SyllableErrorRate)}
 
 
 def get_metric(name: str) -> Metric:

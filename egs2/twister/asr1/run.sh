@@ -67,6 +67,9 @@ tts_pick_sentences=0             # stage 5: > 0: every kept TTS epoch speaks thi
                                  # sentences; the best Whisper round trip is the one synthesis uses
 synth_opts=""                    # extra options for synthesize (e.g. --batch_size 64)
 roundtrip_opts=""                # extra options for roundtrip_filter (e.g. --max_err 30)
+tag_roundtrip_opts=""            # ablation (--tag): the round's synthetic speech judged again from its
+                                 # round-trip hypotheses with these options -> exp/round<k>_<tag>/synth
+                                 # (e.g. --tag ser --tag_roundtrip_opts "--metric ser --max_err 30")
 
 # a --profile file sets defaults first; options given on the command line override it
 args=("$@")
@@ -245,10 +248,21 @@ for k in $(seq 1 "$rounds"); do
       done
     fi
   fi
+  synth_data=$r/synth/data
+  if [ -n "$tag" ] && [ -n "$tag_roundtrip_opts" ]; then
+    synth_data=$a/synth/data
+    if want 7 && ! done_or "$a/synth"; then
+      log "round $k: synthetic speech judged again ($tag_roundtrip_opts) -> $a/synth"
+      # shellcheck disable=SC2086
+      python -m twister_plugin.bin.roundtrip_filter --synth "$r/synth/raw" --hyps "$r/synth/scores.jsonl" \
+          --out "$a/synth" $tag_roundtrip_opts
+      finish "$a/synth"
+    fi
+  fi
   if want 7 && ! done_or "$a/asr_data"; then
     log "round $k: ASR training data (real ratio $real_ratio) -> $a/asr_data"
     # shellcheck disable=SC2086,SC2046
-    python -m twister_plugin.bin.mix_data --real "$r/pseudo/data" --synth "$r/synth/data" \
+    python -m twister_plugin.bin.mix_data --real "$r/pseudo/data" --synth "$synth_data" \
         --real_ratio "$real_ratio" --out "$a/asr_data" \
         $([ -f conf/mix.yaml ] && echo --config conf/mix.yaml) $mix_opts
     finish "$a/asr_data"

@@ -52,3 +52,58 @@ def test_token_caps_follow_text_length(synth):
     for u in dd.utt_ids:
         n = len(dec.tokenizer.encode(" " + dd.text[u]))
         assert caps[u] == int(2 * 1.3 * n) + 8 and caps[u] > 2 * n
+
+
+def test_syllable_metric_keeps_homophone_text_on_real_mandarin(tmp_path):
+    """Real S0150 speech whose text has its characters swapped for homophones (what the
+    recogniser writes for well-spoken audio of unfamiliar words): MER counts every swap, SER
+    (pinyin with tone) does not, and --metric ser judges by it."""
+    from pypinyin import Style, lazy_pinyin
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    from twister_plugin.data.kaldi import write_kaldi_dir
+    from twister_plugin.testing.decode import base_checkpoint
+
+    if base_checkpoint() is None:
+        pytest.skip("needs tools/whisper/base.pt")
+    src = shared_data() / "zh" / "aishell_sample_S0150" / "manifest.tsv"
+    assert prepare_data.main(["--manifest", str(src), "--out", str(tmp_path / "all")]) == 0
+    dd = read_kaldi_dir(tmp_path / "all")
+    keep = dd.utt_ids[20:22]
+    dd = dd.subset(keep)
+    tone3 = dict(style=Style.TONE3, neutral_tone_with_five=True)
+    first_of = {}
+    for code in range(0x4E00, 0x9FA6):  # monophonic characters, first of each syllable
+        if "," not in pinyin_dict.get(code, ","):
+            first_of.setdefault(lazy_pinyin(chr(code), **tone3)[0], chr(code))
+    swapped = keep[1]
+    text = dd.text[swapped]
+    dd.text[swapped] = "".join(first_of.get(p, c) if "," not in pinyin_dict.get(ord(c), ",") else c
+                               for c, p in zip(text, lazy_pinyin(text, **tone3)))
+    assert sum(a != b for a, b in zip(text, dd.text[swapped])) >= len(text) // 2
+    write_kaldi_dir(dd, tmp_path / "synth")
+    out = tmp_path / "out"
+    assert roundtrip_filter.main(["--synth", str(tmp_path / "synth"), "--model", str(base_checkpoint()),
+                                  "--out", str(out), "--device", "cpu", "--max_err", "40",
+                                  "--metric", "ser"]) == 0
+    rows = {r["utt_id"]: r for r in map(json.loads, (out / "scores.jsonl").read_text().splitlines())}
+    r = rows[swapped]
+    assert r["cer"] >= 50 and r["ser"] <= r["cer"] - 30, r
+    for row in rows.values():  # judged by SER
+        assert row["kept"] == (row["ser"] <= 40 and "duration" not in row["reasons"]), row
+    report = json.loads((out / "report.json").read_text())
+    assert report["metric"] == "ser" and report["kept"] == sum(x["kept"] for x in rows.values())
+    # judged again from those hypotheses (no decoding), by MER this time
+    out2 = tmp_path / "out2"
+    assert roundtrip_filter.main(["--synth", str(tmp_path / "synth"), "--hyps", str(out / "scores.jsonl"),
+                                  "--out", str(out2), "--max_err", "40"]) == 0
+    again = {r["utt_id"]: r for r in map(json.loads, (out2 / "scores.jsonl").read_text().splitlines())}
+    assert {u: (r["hyp"], r["cer"], r["ser"]) for u, r in again.items()} == \
+        {u: (r["hyp"], r["cer"], r["ser"]) for u, r in rows.items()}
+    assert not again[swapped]["kept"] and "roundtrip_err" in again[swapped]["reasons"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text((out / "scores.jsonl").read_text().splitlines()[0] + "\n{not json\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"bad.jsonl:2: not a roundtrip_filter scores line"):
+        roundtrip_filter.main(["--synth", str(tmp_path / "synth"), "--hyps", str(bad), "--out", str(out2)])
+    with pytest.raises(SystemExit):  # neither --model nor --hyps
+        roundtrip_filter.main(["--synth", str(tmp_path / "synth"), "--out", str(out2)])

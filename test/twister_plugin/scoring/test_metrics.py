@@ -105,3 +105,48 @@ def test_pick_metric():
 def test_auto_metric_on_real_sets(rel, metric):
     dd = read_manifest(SHARED / rel / "manifest.tsv")
     assert pick_metric(dd.text.values(), dd.utt2lang.values()) == metric
+
+
+@pytest.mark.parametrize("text, tokens", [
+    ("环比六月", ["huan2", "bi3", "liu4", "yue4"]),
+    ("環比6月", ["huan2", "bi3", "liu4", "yue4"]),  # Traditional, digits read as the TTS reads them
+    ("下降6.5%", ["xia4", "jiang4", "bai3", "fen1", "zhi1", "liu4", "dian3", "wu3"]),
+    ("我们用 Python 写", ["wo3", "men5", "yong4", "python", "xie3"]),  # neutral tone 5, words kept
+])
+def test_ser_tokens(text, tokens):
+    assert get_metric("ser").tokens(text) == tokens
+
+
+def test_ser_counts_homophones_as_equal_but_not_other_tones():
+    assert counts("cer", "期中考试", "期终考试") == (4, 1, 0, 0)
+    assert counts("ser", "期中考试", "期终考试") == (4, 0, 0, 0)  # zhong1 = zhong1
+    assert counts("ser", "买东西", "卖东西") == (3, 1, 0, 0)  # mai3 != mai4
+    assert counts("ser", "三千元", "3000元") == (3, 0, 0, 0)
+
+
+@needs_shared
+def test_ser_not_above_cer_on_real_transcripts():
+    """A syllable per Han character: on the S0150 transcripts against themselves with every
+    character replaced by a homophone, SER stays 0 while CER counts every replacement."""
+    from pypinyin import Style, lazy_pinyin
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    by_sound: dict[str, str] = {}
+    for code, readings in pinyin_dict.items():  # monophonic characters only, first one wins
+        c = chr(code)
+        if "," not in readings and regex.fullmatch(r"\p{Han}", c) and 0x4E00 <= code <= 0x9FFF:
+            by_sound.setdefault(lazy_pinyin(c, style=Style.TONE3, neutral_tone_with_five=True)[0], c)
+    dd = read_manifest(S0150)
+    refs = {u: dd.text[u] for u in dd.utt_ids[:40]}
+    hyps, swapped = {}, 0
+    for u, t in refs.items():
+        out = []
+        for c, p in zip(t, lazy_pinyin(t, style=Style.TONE3, neutral_tone_with_five=True)):
+            h = by_sound.get(p, c) if pinyin_dict.get(ord(c), ",").count(",") == 0 else c
+            swapped += h != c
+            out.append(h)
+        hyps[u] = "".join(out)
+    _, cer = score(refs, hyps, get_metric("cer"))
+    _, ser = score(refs, hyps, get_metric("ser"))
+    assert swapped > 100 and cer.rate > 20
+    assert ser.rate < 0.2 * cer.rate, (ser.rate, cer.rate)
