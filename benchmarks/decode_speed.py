@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -114,6 +115,21 @@ def run(name, fn, model, waves, lang, device, bs, refs, ids, seconds, repeats=1)
     return row, hyps
 
 
+def _spin() -> None:
+    while True:
+        pass
+
+
+def start_cpu_load(n: int) -> list:
+    """``n`` daemon processes that keep one CPU core busy each (terminated at the end)."""
+    import multiprocessing as mp
+
+    procs = [mp.get_context("spawn").Process(target=_spin, daemon=True) for _ in range(n)]
+    for proc in procs:
+        proc.start()
+    return procs
+
+
 def random_whisper(size: str, device: str):
     """Two copies (the one all systems share, and fp32 for openai-whisper's own paths) of a
     random-weight Whisper of ``size`` (same seed, same weights)."""
@@ -151,7 +167,11 @@ def main() -> None:
                    help="tokens every system generates per utterance (default 24 with --random_init)")
     p.add_argument("--repeats", type=int, default=2,
                    help="timed passes per system; the last one is reported (1: cold single pass)")
+    p.add_argument("--cpu_load", type=int, default=0,
+                   help="busy processes spinning on the host CPUs while every system runs (a shared "
+                        "host: other jobs' data loaders); 0: none")
     a = p.parse_args()
+    burners = start_cpu_load(a.cpu_load)
     if a.threads:
         torch.set_num_threads(a.threads)
     dd = read_manifest(a.manifest)
@@ -174,7 +194,8 @@ def main() -> None:
     card = torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu"
     meta = dict(card=card, torch=torch.__version__, whisper=whisper.__version__, load_audio_s=round(load_s, 2),
                 weights=f"random init {a.random_init} (speed only)" if a.random_init else a.model,
-                forced_tokens=FORCED["tokens"] or None)
+                forced_tokens=FORCED["tokens"] or None, cpu_load=a.cpu_load,
+                host_cpus=os.cpu_count())
     for s in a.systems.split(","):
         if s == "a":
             n = min(a.limit_a, len(ids))
@@ -214,6 +235,8 @@ def main() -> None:
             continue
         rows.append(row)
         hyps[row["system"]] = h
+    for b in burners:
+        b.terminate()
     Path(a.out).write_text(json.dumps(dict(meta=meta, rows=rows), indent=1, ensure_ascii=False), encoding="utf-8")
     if a.hyp_dir:
         Path(a.hyp_dir).mkdir(parents=True, exist_ok=True)

@@ -80,8 +80,8 @@ class BeamSearch(SearchStrategy):
         """Store EOT candidates ranked above the last kept beam; return ``done [A]``."""
         ended_cpu = ended.cpu()
         done = torch.zeros(len(hyps.audios), dtype=torch.bool)
-        if ended_cpu.any():
-            scores_cpu, src_cpu = scores.cpu(), src.cpu()
+        if ended_cpu.any():  # one copy per tensor, not one per finished row
+            scores_cpu, src_cpu, tokens_cpu = scores.cpu(), src.cpu(), hyps.tokens.cpu()
             am_cpu = None if am is None else am.cpu()
             for i, audio in enumerate(hyps.audios):
                 box = self.finished[audio]
@@ -89,7 +89,7 @@ class BeamSearch(SearchStrategy):
                     if len(box) >= self.max_finished:
                         break
                     row = src_cpu[i, j].item()
-                    box.append(hypothesis(hyps.tokens[row].tolist(), scores_cpu[i, j].item(),
+                    box.append(hypothesis(tokens_cpu[row].tolist(), scores_cpu[i, j].item(),
                                           None if am_cpu is None else am_cpu[i, j].item(), True))
                 if len(box) >= self.max_finished:
                     self.results[audio] = self._best(box)
@@ -99,7 +99,7 @@ class BeamSearch(SearchStrategy):
     def finalize(self, hyps: Hyps) -> list[Hypothesis]:
         if hyps.audios:
             g = hyps.group
-            sums = hyps.sums.cpu()
+            sums, tokens = hyps.sums.cpu(), hyps.tokens.cpu()
             am = None if hyps.am is None else hyps.am.cpu()
             for i, audio in enumerate(hyps.audios):
                 box = self.finished[audio]
@@ -107,7 +107,7 @@ class BeamSearch(SearchStrategy):
                 for row in rows:
                     if len(box) >= self.beam:
                         break
-                    box.append(hypothesis(hyps.tokens[row].tolist(), sums[row].item(),
+                    box.append(hypothesis(tokens[row].tolist(), sums[row].item(),
                                           None if am is None else am[row].item(), False))
                 self.results[audio] = self._best(box)
         return [self.results[a] for a in sorted(self.results)]

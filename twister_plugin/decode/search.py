@@ -124,15 +124,23 @@ class Greedy(SearchStrategy):
             am = am_sums(hyps) + logprobs.gather(1, next_tokens[:, None])[:, 0]
         tokens = torch.cat([hyps.tokens, next_tokens[:, None]], dim=1)
         done = next_tokens == self.eot  # [R] == [A] (one row per audio)
-        for row in done.nonzero()[:, 0].tolist():
-            self.results[hyps.audios[row]] = hypothesis(
-                tokens[row, :-1].tolist(), sums[row].item(), None if am is None else am[row].item(),
-                True)
+        rows = done.nonzero()[:, 0]
+        if rows.numel():
+            self._store(rows.tolist(), tokens[rows, :-1], sums[rows], None if am is None else am[rows],
+                        hyps.audios, True)
         return Hyps(tokens, sums, hyps.audios, am), None, done
 
+    def _store(self, rows: list[int], tokens: Tensor, sums: Tensor, am: Tensor | None,
+               audios: list[int], finished: bool) -> None:
+        """Results of ``rows`` (their tokens / sums / am given in that order): one device-to-host
+        copy per tensor, not one per row (a copy waits for the GPU; under a busy host CPU each
+        wait costs far more than the copy)."""
+        toks, rank = tokens.tolist(), sums.tolist()
+        ams = [None] * len(rows) if am is None else am.tolist()
+        for row, t, r, a in zip(rows, toks, rank, ams):
+            self.results[audios[row]] = hypothesis(t, r, a, finished)
+
     def finalize(self, hyps: Hyps) -> list[Hypothesis]:
-        for row, audio in enumerate(hyps.audios):
-            am = None if hyps.am is None else hyps.am[row].item()
-            self.results[audio] = hypothesis(hyps.tokens[row].tolist(), hyps.sums[row].item(),
-                                             am, False)
+        if hyps.audios:
+            self._store(list(range(len(hyps.audios))), hyps.tokens, hyps.sums, hyps.am, hyps.audios, False)
         return [self.results[a] for a in sorted(self.results)]
