@@ -9,8 +9,11 @@
          word break; each Han character is a token, each run of Latin letters / digits is a token
          (an apostrophe inside a Latin word is dropped: "don't" -> "dont"); any other character
          is a token of its own.
+    cer_spoken  CER with numbers and symbols read out first on both sides (as ``ser`` does): the
+         same score whether a transcript writes digits or Han numerals.
     ser  Mandarin pronunciation (syllable error rate, round trips of synthetic speech): numbers and
-         symbols first read out as the TTS frontend reads them (6.5% -> 百分之六点五), then the MER
+         symbols first read out as the TTS frontend reads them (6.5% -> 百分之六点五; a sentence of
+         digits alone in Mandarin), then the MER
          tokens with every Han character replaced by its pinyin syllable with tone (pypinyin, in
          the context of its Han run; neutral tone 5). Homophones count as equal: it measures what
          the audio says, not which characters the recogniser picked for it.
@@ -90,20 +93,38 @@ class MixedErrorRate(Metric):
         return MER_TOKEN.findall(normalize_mandarin(text, word_breaks=True))
 
 
+@functools.lru_cache(maxsize=1)
+def _zh_reader():
+    from twister_plugin.tts.text_norm import ChunkBuilder
+
+    return ChunkBuilder(no_letters="zh")  # Mandarin metrics: a sentence of bare digits is Mandarin
+
+
+def read_numbers_zh(text: str) -> str:
+    """Numbers and symbols read out as the TTS frontend reads them in Mandarin (Traditional ->
+    Simplified first): 6.5% -> 百分之六点五, 13702662097 -> 一三七零二六六二零九七."""
+    from twister_plugin.tts.text_norm import clean, spoken_text
+
+    return spoken_text(_zh_reader()(clean(text, _t2s().convert)))
+
+
+class SpokenCharErrorRate(Metric):
+    """CER after reading numbers and symbols on both sides (``read_numbers_zh``): does not care
+    whether a transcript writes 29度 or 二十九度, which plain CER counts as 2-3 errors."""
+
+    name, unit = "cer_spoken", "char"
+
+    def tokens(self, text: str) -> list[str]:
+        return list(normalize_mandarin(read_numbers_zh(text)))
+
+
 class SyllableErrorRate(Metric):
     name, unit = "ser", "syllable"
-
-    def __init__(self) -> None:
-        from twister_plugin.tts.text_norm import ChunkBuilder
-
-        self._read = ChunkBuilder()
 
     def tokens(self, text: str) -> list[str]:
         from pypinyin import Style, lazy_pinyin
 
-        from twister_plugin.tts.text_norm import clean, spoken_text
-
-        spoken = spoken_text(self._read(clean(text, _t2s().convert)))
+        spoken = read_numbers_zh(text)
         out: list[str] = []
         run: list[str] = []  # consecutive Han characters: pypinyin reads them as one phrase
 
@@ -123,7 +144,7 @@ class SyllableErrorRate(Metric):
 
 
 METRICS: dict[str, type[Metric]] = {m.name: m for m in (CharErrorRate, WordErrorRate, MixedErrorRate,
-                                                        SyllableErrorRate)}
+                                                        SpokenCharErrorRate, SyllableErrorRate)}
 
 
 def get_metric(name: str) -> Metric:

@@ -114,9 +114,19 @@ class ChunkBuilder:
 
     readers: dict[str, NumberReader] = {"zh": ZhNumberReader(), "en": EnNumberReader()}
 
+    def __init__(self, no_letters: str = "en") -> None:
+        """``no_letters``: the language a sentence of only numbers and symbols is read in (e.g.
+        "zh" where every sentence is Mandarin, like a Mandarin recogniser's "13702662097")."""
+        if no_letters not in self.readers:
+            raise ValueError(f"no_letters must be one of {sorted(self.readers)}, got {no_letters!r}")
+        self.no_letters = no_letters
+
     def __call__(self, text: str) -> list[Chunk]:
         tokens = _tokens(text)
-        matrix = "zh" if any(t.kind == "han" for t in tokens) else "en"
+        if any(t.kind == "han" for t in tokens):
+            matrix = "zh"
+        else:
+            matrix = "en" if any(t.kind == "word" for t in tokens) else self.no_letters
         chunks: list[Chunk] = []
         for i, tok in enumerate(tokens):
             chunks.extend(self._chunks(tokens, i, tok, matrix))

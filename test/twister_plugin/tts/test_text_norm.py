@@ -68,3 +68,11 @@ def test_cleaning_fullwidth_traditional_accents():
 def test_pauses_collapse_and_unknown_is_a_chunk():
     chunks = BUILD(clean("，你好！！……😀"))
     assert chunks == [Chunk("zh", "你好"), Chunk("pause", "!"), Chunk("unknown", "😀")]
+
+
+def test_a_sentence_of_bare_numbers_is_read_in_the_language_asked():
+    assert spoken_text(ChunkBuilder()("60%")) == "sixty percent"  # default: English
+    assert spoken_text(ChunkBuilder(no_letters="zh")("60%")) == "百分之六十"
+    assert spoken_text(ChunkBuilder(no_letters="zh")("60% off")) == "sixty percent off"  # a word decides
+    with pytest.raises(ValueError, match="no_letters"):
+        ChunkBuilder(no_letters="fr")
