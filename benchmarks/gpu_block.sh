@@ -24,6 +24,9 @@
 #   BLOCK_SKIP_BENCH=1 leaves out the first multi_gpu.py and the TTS micro-benchmarks (measured
 #   already); BLOCK_SKIP_DECODE=1 leaves out decode_speed; BLOCK_SKIP_LM=1 leaves out stage 10
 #   after the block: benchmarks/gpu_poll.sh scaling 230 (2-GPU scaling with enough work)
+# Next run (session 5's findings, benchmarks/RESULTS.md): BLOCK_PROFILE=conf/profiles/gpu_s0150_long.sh
+#   BLOCK_SKIP_DECODE=1 BLOCK_SKIP_LM=1 TTS_MIN=14 (no benchmark beside the TTS on the host's CPUs;
+#   the 30-min device budget holds ~14 TTS minutes with round 2); then gpu_session.sh contention.
 # Logs: ~/blk/*.log; results: ~/blk/out/ and the recipe's exp/ (collected by gpu_poll.sh).
 set -uo pipefail
 export PYTHONPATH=$HOME/site:$PWD PYTHONUNBUFFERED=1 PATH=$HOME/bin:$PATH TWISTER_DATA=$HOME/data
