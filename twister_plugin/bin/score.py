@@ -3,7 +3,7 @@ RESULTS.md from every ``*/score/summary.json`` under an experiment folder.
 
 Usage:
     python -m twister_plugin.bin.score --ref data/test/text --hyp exp/x/decode_test/text \\
-        --out exp/x/decode_test/score [--metric auto|cer|wer|mer|cer_spoken|ser] [--utt2lang data/test/utt2lang]
+        --out exp/x/decode_test/score [--metric auto|cer|wer|mer|mer_spoken|ser] [--utt2lang data/test/utt2lang]
     python -m twister_plugin.bin.score --results exp --write RESULTS.md
 
 Writes per_utt.tsv, summary.json and summary.txt into --out (atomically). --metric auto picks

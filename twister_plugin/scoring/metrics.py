@@ -9,8 +9,8 @@
          word break; each Han character is a token, each run of Latin letters / digits is a token
          (an apostrophe inside a Latin word is dropped: "don't" -> "dont"); any other character
          is a token of its own.
-    cer_spoken  CER with numbers and symbols read out first on both sides (as ``ser`` does): the
-         same score whether a transcript writes digits or Han numerals.
+    mer_spoken  MER with numbers and symbols read out first on both sides (as ``ser`` does): the
+         same score whether a transcript writes digits or Han numerals (= CER on Han-only text).
     ser  Mandarin pronunciation (syllable error rate, round trips of synthetic speech): numbers and
          symbols first read out as the TTS frontend reads them (6.5% -> 百分之六点五; a sentence of
          digits alone in Mandarin), then the MER
@@ -108,14 +108,15 @@ def read_numbers_zh(text: str) -> str:
     return spoken_text(_zh_reader()(clean(text, _t2s().convert)))
 
 
-class SpokenCharErrorRate(Metric):
-    """CER after reading numbers and symbols on both sides (``read_numbers_zh``): does not care
-    whether a transcript writes 29度 or 二十九度, which plain CER counts as 2-3 errors."""
+class SpokenMixedErrorRate(MixedErrorRate):
+    """MER after reading numbers and symbols on both sides (``read_numbers_zh``): does not care
+    whether a transcript writes 29度 or 二十九度, which CER / MER count as 2-3 errors. On text
+    without Latin letters it is CER on the read-out text."""
 
-    name, unit = "cer_spoken", "char"
+    name = "mer_spoken"
 
     def tokens(self, text: str) -> list[str]:
-        return list(normalize_mandarin(read_numbers_zh(text)))
+        return super().tokens(read_numbers_zh(text))
 
 
 class SyllableErrorRate(Metric):
@@ -144,7 +145,7 @@ class SyllableErrorRate(Metric):
 
 
 METRICS: dict[str, type[Metric]] = {m.name: m for m in (CharErrorRate, WordErrorRate, MixedErrorRate,
-                                                        SpokenCharErrorRate, SyllableErrorRate)}
+                                                        SpokenMixedErrorRate, SyllableErrorRate)}
 
 
 def get_metric(name: str) -> Metric:

@@ -45,9 +45,12 @@ def summary_text(s: Summary) -> str:
             f"ref: {s.ref}\nhyp: {s.hyp}\n")
 
 
+SCORE_DIRS = ("score", "score_spoken")  # score_spoken: the recipe's mer_spoken of Mandarin sets
+
+
 def find_summaries(root: str | Path) -> list[Path]:
-    """Every ``*/score/summary.json`` under ``root``, sorted."""
-    return sorted(p for p in Path(root).rglob("summary.json") if p.parent.name == "score")
+    """Every ``*/score/summary.json`` (and ``*/score_spoken/summary.json``) under ``root``, sorted."""
+    return sorted(p for p in Path(root).rglob("summary.json") if p.parent.name in SCORE_DIRS)
 
 
 def results_table(root: str | Path) -> str:

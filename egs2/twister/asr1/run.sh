@@ -20,6 +20,7 @@
 #   7 ASR data       pseudo/data : synth/data by ${real_ratio}  -> exp/round<k>/asr_data/{train,valid}
 #   8 fine-tuning    asr_data + model of round k-1             -> exp/round<k>/asr/
 #   9 scoring        test sets, zero-shot and round k          -> exp/round<k>/eval/<model>/<set>/score, RESULTS.md
+#                    (Mandarin sets also score_spoken: MER with numbers read out, 29度 = 二十九度)
 #   (--tag T --real_ratio R: stages 7-9 of each round with that mix -> exp/round<k>_T/, an ablation)
 #  10 LM peer        (optional, --stop_stage 10) a Whisper-token LM on data/text/corpus.txt, its
 #                    fusion weight chosen on ${lm_dev_set}, then zero-shot and every round decoded
@@ -286,6 +287,10 @@ for k in $(seq 1 "$rounds"); do
             --config "$decode_conf" --out "$out" --device "$device"
         python -m twister_plugin.bin.score --ref "data/$t/text" --hyp "$out/text" \
             --utt2lang "data/$t/utt2lang" --out "$out/score"
+        if grep -Eq '"metric": "(cer|mer)"' "$out/score/summary.json"; then  # Mandarin: numbers read out too
+          python -m twister_plugin.bin.score --ref "data/$t/text" --hyp "$out/text" \
+              --metric mer_spoken --out "$out/score_spoken"
+        fi
         touch "$out/.done"
       done
     done

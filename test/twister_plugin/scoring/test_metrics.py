@@ -152,9 +152,9 @@ def test_ser_not_above_cer_on_real_transcripts():
     assert ser.rate < 0.2 * cer.rate, (ser.rate, cer.rate)
 
 
-def test_cer_spoken_ignores_how_numbers_are_written():
+def test_mer_spoken_ignores_how_numbers_are_written():
     assert counts("cer", "设定二十九度", "設定29度") == (6, 2, 1, 0)
-    assert counts("cer_spoken", "设定二十九度", "設定29度") == (6, 0, 0, 0)
-    assert counts("cer_spoken", "一三七零二六六二零九七", "13702662097") == (11, 0, 0, 0)  # digits alone: Mandarin
-    assert counts("cer_spoken", "百分之六十", "60%") == (5, 0, 0, 0)
-    assert counts("cer_spoken", "设定二十九度", "设定三十度") == (6, 1, 1, 0)  # a wrong number still counts
+    assert counts("mer_spoken", "设定二十九度", "設定29度") == (6, 0, 0, 0)
+    assert counts("mer_spoken", "一三七零二六六二零九七", "13702662097") == (11, 0, 0, 0)  # digits alone: Mandarin
+    assert counts("mer_spoken", "百分之六十", "60%") == (5, 0, 0, 0)
+    assert counts("mer_spoken", "设定二十九度", "设定三十度") == (6, 1, 1, 0)  # a wrong number still counts

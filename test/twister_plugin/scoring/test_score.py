@@ -91,6 +91,9 @@ def test_results_md_from_all_score_dirs(tmp_path):
         utts, s = score_files(tmp_path / "data" / name / "text", tmp_path / "data" / name / "text")
         assert s.rate == 0.0
         write_score_dir(exp / "base" / f"decode_{name}" / "score", utts, s)
+    utts, s = score_files(tmp_path / "data" / "zh" / "text", tmp_path / "data" / "zh" / "text",
+                          metric="mer_spoken")
+    write_score_dir(exp / "base" / "decode_zh" / "score_spoken", utts, s)  # the recipe's second score
     (exp / "base" / "decode_zh" / "other").mkdir()
     (exp / "base" / "decode_zh" / "other" / "summary.json").write_text("{}")  # not a score dir
     assert main(["--results", str(exp), "--write", str(tmp_path / "RESULTS.md")]) == 0
@@ -98,6 +101,7 @@ def test_results_md_from_all_score_dirs(tmp_path):
     assert "do not edit by hand" in text
     assert "| base/decode_en | en | WER | 0.00 |" in text
     assert "| base/decode_zh | zh | MER | 0.00 |" in text
+    assert "| base/decode_zh | zh | MER_SPOKEN | 0.00 |" in text
     assert text == results_table(exp)  # regenerated, identical
     (exp / "x" / "score").mkdir(parents=True)
     (exp / "x" / "score" / "summary.json").write_text('{"set": "t"}')
