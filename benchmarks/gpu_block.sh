@@ -19,8 +19,9 @@
 #               exist; stage 10 (LM + zero-shot fusion decodes, issue 13);
 #               BLOCK_RANDOM_SIZES="small medium large-v3": decode speed at random init, forced 24
 #               tokens, speed only; TTS micro-benchmarks (MAS, alignment loss) on CUDA; ablation
-#               synthonly once stage 6 is done; ablation ser (round 1's synthetic speech kept by
-#               pinyin-syllable round-trip error, run.sh --tag_roundtrip_opts)
+#               synthonly once stage 6 is done; a filter ablation: round 1's synthetic speech judged
+#               again (run.sh --tag_roundtrip_opts; BLOCK_FILTER_TAG / BLOCK_FILTER_OPTS, default
+#               ser / "--metric ser --max_err 30"; with gpu_s0150_long.sh use mer / "--metric mer --max_err 30")
 #   BLOCK_SKIP_BENCH=1 leaves out the first multi_gpu.py and the TTS micro-benchmarks (measured
 #   already); BLOCK_SKIP_DECODE=1 leaves out decode_speed; BLOCK_SKIP_LM=1 leaves out stage 10
 #   after the block: benchmarks/gpu_poll.sh scaling 230 (2-GPU scaling with enough work)
@@ -94,9 +95,10 @@ lane1() {
   done
   wait_for $R/exp/round1/synth/.done 900
   say lane1 "ablation synthonly"; ablation 1 synthonly 0.0; say lane1 "synthonly rc $?"
-  say lane1 "ablation ser (round trip judged by pinyin syllables)"
-  recipe 1 ablation_ser.log --stage 7 --stop_stage 9 --real_ratio 0.2 --tag ser \
-      --tag_roundtrip_opts "--metric ser --max_err 30"; say lane1 "ser rc $?"
+  local ftag=${BLOCK_FILTER_TAG:-ser} fopts=${BLOCK_FILTER_OPTS:---metric ser --max_err 30}
+  say lane1 "ablation $ftag (round 1's synthetic speech judged again: $fopts)"
+  recipe 1 "ablation_$ftag.log" --stage 7 --stop_stage 9 --real_ratio 0.2 --tag "$ftag" \
+      --tag_roundtrip_opts "$fopts"; say lane1 "$ftag rc $?"
 }
 
 orchestrate() {
