@@ -90,7 +90,11 @@ class WhisperAligner:
         mel = mel.to(param.dtype)
         words = find_alignment(self.model, tokenizer, tokens, mel,
                                len(audio) // whisper.audio.HOP_LENGTH)
-        return unit_spans(text, offsets, [(w.word, w.start, w.end) for w in words])
+        # the DTW's backtrace can put a token one frame before the audio (-0.02 s); the spans
+        # are kept inside it
+        dur = len(audio) / whisper.audio.SAMPLE_RATE
+        return [(min(max(s, 0.0), dur), min(max(e, 0.0), dur))
+                for s, e in unit_spans(text, offsets, [(w.word, w.start, w.end) for w in words])]
 
 
 def unit_spans(text: str, offsets: Sequence[tuple[int, int]],

@@ -91,5 +91,24 @@ def test_text_longer_than_whisper_reads_is_refused_clearly(tmp_path):
         aligner(np.zeros(16000 * 20, dtype=np.float32), units)
     with pytest.raises(AlignError, match="need"):
         aligner(np.zeros(16000 * 31, dtype=np.float32), units[:4])
-    spans = aligner(np.zeros(16000 * 2, dtype=np.float32), units[:4])  # random weights: any
-    assert len(spans) == 4 and all(0 <= s <= e <= 2.0 for s, e in spans)  # spans, but in the audio
+    for seed in range(3):  # random weights: any spans (the DTW may start a frame early), but in the audio
+        aligner = WhisperAligner(load_whisper(tiny_whisper_checkpoint(tmp_path / f"w{seed}.pt", seed)))
+        spans = aligner(np.zeros(16000 * 2, dtype=np.float32), units[:4])
+        assert len(spans) == 4 and all(0 <= s <= e <= 2.0 for s, e in spans), spans
+
+
+def test_spans_before_the_audio_are_kept_inside_it(tmp_path, monkeypatch):
+    """whisper.timing.find_alignment's DTW backtrace can start a word at frame -1 (-0.02 s)."""
+    import whisper.timing
+    from whisper.timing import WordTiming
+
+    from twister_plugin.testing.tts import tiny_whisper_checkpoint
+    from twister_plugin.tts.whisper_align import WhisperAligner
+    from twister_plugin.whisper import load_whisper
+
+    aligner = WhisperAligner(load_whisper(tiny_whisper_checkpoint(tmp_path / "w.pt")))
+    units = Frontend().units_batch(["天气"])[0]
+    text, _ = spoken_string(units)
+    words = [WordTiming(text[:1], [0], -0.02, -0.02, 0.5), WordTiming(text[1:], [0], -0.02, 2.4, 0.5)]
+    monkeypatch.setattr(whisper.timing, "find_alignment", lambda *a, **k: words)
+    assert aligner(np.zeros(16000 * 2, dtype=np.float32), units) == [(0.0, 0.0), (0.0, 2.0)]
