@@ -168,8 +168,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2,
                    help="timed passes per system; the last one is reported (1: cold single pass)")
     p.add_argument("--cpu_load", type=int, default=0,
-                   help="busy processes spinning on the host CPUs while every system runs (a shared "
-                        "host: other jobs' data loaders); 0: none")
+                   help="busy processes spinning on the host CPUs while every system runs "
+                        "(a shared host: other jobs' data loaders); 0: none")
     a = p.parse_args()
     burners = start_cpu_load(a.cpu_load)
     if a.threads:

@@ -67,7 +67,8 @@ def test_a_tag_can_judge_the_rounds_synthetic_speech_again(recipe):
     rows = []
     for i, u in enumerate(ids):
         text = s0150.text[u]
-        hyp = text if i < 4 else "".join(homophone.get(c, c) for c in text) if i < 6 else "完全不同的一句话"
+        swapped = "".join(homophone.get(c, c) for c in text)
+        hyp = text if i < 4 else swapped if i < 6 else "完全不同的一句话"
         rows.append(json.dumps({"utt_id": u, "hyp": hyp}, ensure_ascii=False))
     (synth / "scores.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
     write_kaldi_dir(s0150.subset(ids[:4]), synth / "data")  # what stage 6 kept (MER)
@@ -77,7 +78,8 @@ def test_a_tag_can_judge_the_rounds_synthetic_speech_again(recipe):
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     judged = recipe / "exp" / "round1_ser" / "synth"
     scores = {r["utt_id"]: r for r in map(json.loads, (judged / "scores.jsonl").read_text().splitlines())}
-    assert (judged / ".done").exists() and json.loads((judged / "report.json").read_text())["metric"] == "ser"
+    assert (judged / ".done").exists()
+    assert json.loads((judged / "report.json").read_text())["metric"] == "ser"
     assert all(scores[u]["kept"] for u in ids[:4]) and not any(scores[u]["kept"] for u in ids[6:])
     for u in ids[4:6]:  # homophones: MER counts them, SER does not
         assert scores[u]["cer"] >= 25 and scores[u]["ser"] == 0, scores[u]

@@ -54,6 +54,10 @@ def test_token_caps_follow_text_length(synth):
         assert caps[u] == int(2 * 1.3 * n) + 8 and caps[u] > 2 * n
 
 
+def _rows(path: Path) -> dict:
+    return {r["utt_id"]: r for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+
+
 def test_syllable_metric_keeps_homophone_text_on_real_mandarin(tmp_path):
     """Real S0150 speech whose text has its characters swapped for homophones (what the
     recogniser writes for well-spoken audio of unfamiliar words): MER counts every swap, SER
@@ -83,10 +87,11 @@ def test_syllable_metric_keeps_homophone_text_on_real_mandarin(tmp_path):
     assert sum(a != b for a, b in zip(text, dd.text[swapped])) >= len(text) // 2
     write_kaldi_dir(dd, tmp_path / "synth")
     out = tmp_path / "out"
-    assert roundtrip_filter.main(["--synth", str(tmp_path / "synth"), "--model", str(base_checkpoint()),
+    synth = str(tmp_path / "synth")
+    assert roundtrip_filter.main(["--synth", synth, "--model", str(base_checkpoint()),
                                   "--out", str(out), "--device", "cpu", "--max_err", "40",
                                   "--metric", "ser"]) == 0
-    rows = {r["utt_id"]: r for r in map(json.loads, (out / "scores.jsonl").read_text().splitlines())}
+    rows = _rows(out / "scores.jsonl")
     r = rows[swapped]
     assert r["cer"] >= 50 and r["ser"] <= r["cer"] - 30, r
     for row in rows.values():  # judged by SER
@@ -95,15 +100,16 @@ def test_syllable_metric_keeps_homophone_text_on_real_mandarin(tmp_path):
     assert report["metric"] == "ser" and report["kept"] == sum(x["kept"] for x in rows.values())
     # judged again from those hypotheses (no decoding), by MER this time
     out2 = tmp_path / "out2"
-    assert roundtrip_filter.main(["--synth", str(tmp_path / "synth"), "--hyps", str(out / "scores.jsonl"),
+    assert roundtrip_filter.main(["--synth", synth, "--hyps", str(out / "scores.jsonl"),
                                   "--out", str(out2), "--max_err", "40"]) == 0
-    again = {r["utt_id"]: r for r in map(json.loads, (out2 / "scores.jsonl").read_text().splitlines())}
+    again = _rows(out2 / "scores.jsonl")
     assert {u: (r["hyp"], r["cer"], r["ser"]) for u, r in again.items()} == \
         {u: (r["hyp"], r["cer"], r["ser"]) for u, r in rows.items()}
     assert not again[swapped]["kept"] and "roundtrip_err" in again[swapped]["reasons"]
     bad = tmp_path / "bad.jsonl"
-    bad.write_text((out / "scores.jsonl").read_text().splitlines()[0] + "\n{not json\n", encoding="utf-8")
+    first = (out / "scores.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    bad.write_text(first + "\n{not json\n", encoding="utf-8")
     with pytest.raises(SystemExit, match=r"bad.jsonl:2: not a roundtrip_filter scores line"):
-        roundtrip_filter.main(["--synth", str(tmp_path / "synth"), "--hyps", str(bad), "--out", str(out2)])
+        roundtrip_filter.main(["--synth", synth, "--hyps", str(bad), "--out", str(out2)])
     with pytest.raises(SystemExit):  # neither --model nor --hyps
-        roundtrip_filter.main(["--synth", str(tmp_path / "synth"), "--out", str(out2)])
+        roundtrip_filter.main(["--synth", synth, "--out", str(out2)])
