@@ -128,8 +128,10 @@ def main(argv=None) -> int:
             per_spk[spk]["total"] += 1
             per_spk[spk]["kept"] += not reasons
             kept += [utt] if not reasons else []
-            f.write(json.dumps(dict(utt_id=utt, speaker=spk, text=dd.text[utt], hyp=hyps[utt], cer=round(percent(mer), 2),
-                                    ser=round(percent(ser), 2), duration=dur, kept=not reasons, reasons=reasons), ensure_ascii=False) + "\n")
+            row = dict(utt_id=utt, speaker=spk, text=dd.text[utt], hyp=hyps[utt],
+                       cer=round(percent(mer), 2), ser=round(percent(ser), 2), duration=dur,
+                       kept=not reasons, reasons=reasons)
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
     report = dict(total=len(dd.utt_ids), decoded=len(hyps), bad_audio=len(bad), kept=len(kept),
                   max_cer=a.max_err, metric=a.metric, per_speaker=dict(per_spk))
     atomic_write_text(out / "report.json", json.dumps(report, indent=1, sort_keys=True) + "\n")

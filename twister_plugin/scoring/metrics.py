@@ -119,13 +119,14 @@ class SpokenMixedErrorRate(MixedErrorRate):
         return super().tokens(read_numbers_zh(text))
 
 
-class SyllableErrorRate(Metric):
+class SyllableErrorRate(SpokenMixedErrorRate):
+    """``mer_spoken``'s tokens with every Han character replaced by its pinyin syllable."""
+
     name, unit = "ser", "syllable"
 
     def tokens(self, text: str) -> list[str]:
         from pypinyin import Style, lazy_pinyin
 
-        spoken = read_numbers_zh(text)
         out: list[str] = []
         run: list[str] = []  # consecutive Han characters: pypinyin reads them as one phrase
 
@@ -134,7 +135,7 @@ class SyllableErrorRate(Metric):
                 out.extend(lazy_pinyin("".join(run), style=Style.TONE3, neutral_tone_with_five=True))
                 run.clear()
 
-        for tok in MER_TOKEN.findall(normalize_mandarin(spoken, word_breaks=True)):
+        for tok in super().tokens(text):
             if HAN.fullmatch(tok):
                 run.append(tok)
             else:
