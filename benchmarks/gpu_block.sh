@@ -23,7 +23,11 @@
 #               again (run.sh --tag_roundtrip_opts; BLOCK_FILTER_TAG / BLOCK_FILTER_OPTS, default
 #               ser / "--metric ser --max_err 30"; with gpu_s0150_long.sh use mer / "--metric mer --max_err 30")
 #   BLOCK_SKIP_BENCH=1 leaves out the first multi_gpu.py and the TTS micro-benchmarks (measured
-#   already); BLOCK_SKIP_DECODE=1 leaves out decode_speed; BLOCK_SKIP_LM=1 leaves out stage 10
+#   already); BLOCK_SKIP_DECODE=1 leaves out decode_speed; BLOCK_SKIP_LM=1 leaves out stage 10;
+#   BLOCK_SKIP_FILTER=1 leaves out the filter ablation; BLOCK_ORACLE=1 adds a topline ablation:
+#   the same real audio with its true transcripts (--tag oracle --tag_real_text, never in Twister's path)
+#   BLOCK_GPUS=1 (a one-GPU machine): lane 1 shares GPU 0, decode_speed runs first with the host
+#   idle (before any recipe stage), and lane 1's ablations wait until the TTS has trained
 #   after the block: benchmarks/gpu_poll.sh scaling 230 (2-GPU scaling with enough work)
 # Next run (session 5's findings, benchmarks/RESULTS.md): BLOCK_PROFILE=conf/profiles/gpu_s0150_long.sh
 #   BLOCK_SKIP_DECODE=1 BLOCK_SKIP_LM=1 TTS_MIN=14 (no benchmark beside the TTS on the host's CPUs;
@@ -38,6 +42,7 @@ S0150=$DATA/zh/aishell_sample_S0150/manifest.tsv
 R=egs2/twister/asr1
 PROFILE=${BLOCK_PROFILE:-conf/profiles/gpu_s0150.sh}  # BLOCK_PROFILE: e.g. a CPU dry run
 export TWISTER_TTS_MINUTES=${TTS_MIN:-12}
+G1=$(( ${BLOCK_GPUS:-2} > 1 ? 1 : 0 ))  # lane 1's GPU
 mkdir -p "$B/out"
 
 say() { echo "$(date +%T) [$1] ${*:2}" | tee -a "$B/events.log"; }
@@ -68,18 +73,27 @@ lane0() {
   say lane0 "stage 10 for rounds 1-2"; recipe 0 stage10_rounds.log --stage 10 --stop_stage 10 --rounds 2; say lane0 "rc $?"
 }
 
+decode_bench() {  # issue 7: a, b, c, d on this card, warm passes
+  [ -n "${BLOCK_SKIP_DECODE:-}" ] && return
+  say "$1" "decode_speed"
+  [ -n "${BLOCK_DRY:-}" ] || timeout 240 python3 benchmarks/decode_speed.py --manifest "$S0150" --model "$W" \
+      --device cuda --limit_a 100 --bs_d 256,512 --repeats 2 --out "$B/out/bench_decode.json" > "$B/decode_speed.log" 2>&1
+  say "$1" "decode_speed rc $?"
+}
+
 lane1() {
-  export CUDA_VISIBLE_DEVICES=1
-  if [ -z "${BLOCK_SKIP_DECODE:-}" ]; then  # issue 7: a, b, c, d on this card, warm passes
-    say lane1 "decode_speed"
-    [ -n "${BLOCK_DRY:-}" ] || timeout 240 python3 benchmarks/decode_speed.py --manifest "$S0150" --model "$W" \
-        --device cuda --limit_a 100 --bs_d 256,512 --repeats 2 --out "$B/out/bench_decode.json" > "$B/decode_speed.log" 2>&1
-    say lane1 "decode_speed rc $?"
+  local g=$G1
+  export CUDA_VISIBLE_DEVICES=$g
+  [ "$g" = 0 ] || decode_bench lane1
+  if [ "$g" = 0 ]; then wait_for $R/exp/round1/tts/.done 1800; else wait_for $R/exp/round1/pseudo/.done 600; fi
+  say lane1 "ablation selftrain"; ablation $g selftrain 1.0; say lane1 "selftrain rc $?"
+  if [ -n "${BLOCK_ORACLE:-}" ]; then  # topline: the same real audio with its true transcripts
+    say lane1 "ablation oracle"
+    recipe $g ablation_oracle.log --stage 7 --stop_stage 9 --real_ratio 1.0 --tag oracle \
+        --tag_real_text data_src/s0150_unlabeled/.truth; say lane1 "oracle rc $?"
   fi
-  wait_for $R/exp/round1/pseudo/.done 600
-  say lane1 "ablation selftrain"; ablation 1 selftrain 1.0; say lane1 "selftrain rc $?"
   if [ -z "${BLOCK_SKIP_LM:-}" ]; then
-    say lane1 "stage 10 (LM, zero-shot fusion)"; recipe 1 stage10.log --stage 10 --stop_stage 10
+    say lane1 "stage 10 (LM, zero-shot fusion)"; recipe $g stage10.log --stage 10 --stop_stage 10
     say lane1 "stage 10 rc $?"
   fi
   touch "$B/stage10_lane1.done"
@@ -94,10 +108,11 @@ lane1() {
     timeout 90 python3 -m twister_plugin.tts.$m --device cuda > "$B/out/tts_$m.txt" 2>&1
   done
   wait_for $R/exp/round1/synth/.done 900
-  say lane1 "ablation synthonly"; ablation 1 synthonly 0.0; say lane1 "synthonly rc $?"
+  say lane1 "ablation synthonly"; ablation $g synthonly 0.0; say lane1 "synthonly rc $?"
+  [ -n "${BLOCK_SKIP_FILTER:-}" ] && return
   local ftag=${BLOCK_FILTER_TAG:-ser} fopts=${BLOCK_FILTER_OPTS:---metric ser --max_err 30}
   say lane1 "ablation $ftag (round 1's synthetic speech judged again: $fopts)"
-  recipe 1 "ablation_$ftag.log" --stage 7 --stop_stage 9 --real_ratio 0.2 --tag "$ftag" \
+  recipe $g "ablation_$ftag.log" --stage 7 --stop_stage 9 --real_ratio 0.2 --tag "$ftag" \
       --tag_roundtrip_opts "$fopts"; say lane1 "$ftag rc $?"
 }
 
@@ -109,6 +124,7 @@ orchestrate() {
       --out "$B/out/multi_gpu.json" > "$B/multi_gpu.log" 2>&1
   say main "multi_gpu rc $?"
   wait; say main "stages 1-2 done: $(tail -n 1 "$B/stages12.log")"
+  [ "$G1" = 0 ] && CUDA_VISIBLE_DEVICES=0 decode_bench main  # one GPU: before the recipe, host idle
   lane0 & lane1 & wait
   (cd $R && python3 -m twister_plugin.bin.score --results exp --write RESULTS.md \
       && python3 -m twister_plugin.bin.report --exp exp --out exp/report) > "$B/final.log" 2>&1

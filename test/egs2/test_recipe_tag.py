@@ -87,3 +87,34 @@ def test_a_tag_can_judge_the_rounds_synthetic_speech_again(recipe):
     assert sorted(read_kaldi_dir(judged / "data").utt_ids) == kept
     report = json.loads((recipe / "exp" / "round1_ser" / "asr_data" / "report.json").read_text())
     assert report["n_synth"] == len(kept) > 4
+
+
+def test_a_tag_can_give_the_real_utterances_other_text(recipe):
+    """--tag_real_text: the topline ablation (the same real audio with its true transcripts)
+    mixes the given text, never the pseudo-labels, and leaves the round's own data untouched."""
+    s0150 = read_manifest(MANIFEST)
+    ids = s0150.utt_ids[:12]
+    pseudo = recipe / "exp" / "round1" / "pseudo" / "data" / "text"
+    pseudo.write_text("".join(f"{u} 伪标签{i}\n" for i, u in enumerate(ids)), encoding="utf-8")
+    truth = recipe / "truth.txt"
+    truth.write_text("".join(f"{u} {s0150.text[u]}\n" for u in s0150.utt_ids), encoding="utf-8")
+    p = _run(recipe, "--stage", "7", "--stop_stage", "7", "--tag", "oracle", "--real_ratio", "1.0",
+             "--tag_real_text", str(truth))
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    out = recipe / "exp" / "round1_oracle" / "asr_data"
+    mixed = {}
+    for part in ("train", "valid"):
+        mixed.update(read_kaldi_dir(out / part).text)
+    assert mixed == {f"real-{u}": s0150.text[u] for u in ids}
+    assert "伪标签0" in pseudo.read_text(encoding="utf-8")
+
+
+def test_a_real_text_without_an_utterance_names_it(recipe):
+    s0150 = read_manifest(MANIFEST)
+    truth = recipe / "truth.txt"
+    truth.write_text("".join(f"{u} {s0150.text[u]}\n" for u in s0150.utt_ids[1:12]), encoding="utf-8")
+    p = _run(recipe, "--stage", "7", "--stop_stage", "7", "--tag", "oracle", "--real_ratio", "1.0",
+             "--tag_real_text", str(truth))
+    assert p.returncode != 0
+    assert f"utterance {s0150.utt_ids[0]} has no line in the --tag_real_text file" in p.stderr
+    assert not (recipe / "exp" / "round1_oracle" / "asr_data" / ".done").exists()

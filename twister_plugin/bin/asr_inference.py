@@ -9,6 +9,7 @@ Usage:
         --out exp/round1/eval/round1/test [--config conf/decode.yaml] [--device cuda] \
         [--batch_size 64] [--language zh|auto] [--set lm_weight=0.2 --set beam_size=5]
 Also writes ``timing.json`` (wall seconds of decoding, audio seconds, x real time).
+Several sets with one model load: ``--data d1 d2 --out o1 o2`` (paired in order).
 """
 from __future__ import annotations
 
@@ -43,9 +44,9 @@ def read_any(path: str):
 def main(argv=None) -> int:
     setup_logging()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="Kaldi data dir or manifest.tsv")
+    p.add_argument("--data", required=True, nargs="+", help="Kaldi data dir(s) or manifest.tsv")
     p.add_argument("--model", required=True, help="Whisper checkpoint or ESPnet exp dir")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, nargs="+", help="one output dir per --data, same order")
     p.add_argument("--config", help="YAML with DecoderConfig fields, batch_size, language")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--batch_size", type=int)
@@ -54,6 +55,8 @@ def main(argv=None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a decoder config field (YAML value), e.g. lm_weight=0.2")
     a = p.parse_args(argv)
+    if len(a.data) != len(a.out):
+        p.error(f"--data names {len(a.data)} sets but --out {len(a.out)} dirs: give one --out per --data")
     conf = yaml.safe_load(Path(a.config).read_text(encoding="utf-8")) if a.config else {}
     bs = a.batch_size or conf.pop("batch_size", 16)
     lang_opt = a.language or conf.pop("language", None)
@@ -69,20 +72,26 @@ def main(argv=None) -> int:
         p.error(f"decoder config {a.config or ''}: {e}")
     log_config(logger, "asr_inference", dict(vars(a), decoder=conf, batch_size=bs))
     try:
-        dd = read_any(a.data)
+        sets = [read_any(d) for d in a.data]  # every set checked before the model loads
         model = load_any(a.model, device=a.device)
         decoder = BatchedDecoder(model, dconf)
-        if a.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        dec = decode_dir(dd, decoder, bs, None if lang_opt in (None, "auto") else lang_opt, a.on_bad_audio)
+        for src, dd, out in zip(a.data, sets, a.out):
+            decode_one(dd, decoder, bs, lang_opt, a, Path(out))
+            logger.info("%s -> %s", src, out)
     except (DataError, AudioError, WhisperFormatError) as e:
         logger.error("%s", e)
         return 1
+    return 0
+
+
+def decode_one(dd, decoder, bs: int, lang_opt: str | None, a, out: Path) -> None:
+    if a.device.startswith("cuda"):
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    dec = decode_dir(dd, decoder, bs, None if lang_opt in (None, "auto") else lang_opt, a.on_bad_audio)
     if a.device.startswith("cuda"):
         torch.cuda.synchronize()
     wall = time.perf_counter() - t0
-    out = Path(a.out)
     audio_s = sum(dd.utt2dur.get(u, 0.0) for u in dec.ids) if dd.utt2dur else None
     atomic_write_text(out / "timing.json", json.dumps(dict(
         utts=len(dec.ids), wall_s=round(wall, 3), audio_s=audio_s,
@@ -92,7 +101,6 @@ def main(argv=None) -> int:
         for utt, r in zip(dec.ids, dec.results):
             ft.write(f"{utt} {r.text}\n")
             fj.write(json.dumps(dict(utt=utt, **r.to_dict()), ensure_ascii=False) + "\n")
-    return 0
 
 
 if __name__ == "__main__":

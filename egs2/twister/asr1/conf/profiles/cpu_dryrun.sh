@@ -15,7 +15,7 @@ PY
   touch data_src/dry/.done
 fi
 unlabeled_dir=data_src/dry/s0150_unlabeled
-test_sets="s0150_eval=data_src/dry/s0150_eval"
+test_sets="s0150_eval=data_src/dry/s0150_eval aishell1_dev=$data_root/zh/aishell1_dev_S0724/manifest.tsv"
 lm_dev_set=s0150_eval
 device=cpu
 nj=1
