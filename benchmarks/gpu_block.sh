@@ -29,6 +29,9 @@
 #   BLOCK_GPUS=1 (a one-GPU machine): lane 1 shares GPU 0, decode_speed runs first with the host
 #   idle (before any recipe stage), and lane 1's ablations wait until the TTS has trained
 #   after the block: benchmarks/gpu_poll.sh scaling 230 (2-GPU scaling with enough work)
+#   `scale` instead of `start` (issue 11 alone, 2 GPUs): a quick TTS on the dump carried with a part
+#   (.carry/tts_dump, paths as @DUMP@), then multi_gpu.py --weak with SCALE_PL_REPEAT x 500
+#   utterances and SCALE_TTS_LINES sentences (defaults 12, 6000), watched by gpu_poll.sh wait
 # Next run (session 5's findings, benchmarks/RESULTS.md): BLOCK_PROFILE=conf/profiles/gpu_s0150_long.sh
 #   BLOCK_SKIP_DECODE=1 BLOCK_SKIP_LM=1 TTS_MIN=14 (no benchmark beside the TTS on the host's CPUs;
 #   the 30-min device budget holds ~14 TTS minutes with round 2); then gpu_session.sh contention.
@@ -131,11 +134,27 @@ orchestrate() {
   say main "all done"; touch "$B/ALL_DONE"
 }
 
+scaling() {  # issue 11 on a 2-GPU machine, nothing else running: a quick TTS, then multi_gpu.py
+  say main "scaling: fastspeech_base on the carried dump (${SCALE_TTS_MIN:-2} min) for the synthesis shards"
+  CUDA_VISIBLE_DEVICES=0 timeout 300 python3 -m twister_plugin.bin.tts_train --config $R/conf/tts/fastspeech_base.yaml \
+      --dump "$HOME/tts_dump" --output_dir "$HOME/tts_quick" --device cuda --max_minutes "${SCALE_TTS_MIN:-2}" \
+      --num_iters_per_epoch 20 > "$B/tts_quick.log" 2>&1
+  say main "tts rc $?: $(ls "$HOME/tts_quick" | grep -c epoch.pth) epoch files"
+  local budget=${SCALE_BUDGET:-540}
+  timeout "$budget" python3 benchmarks/multi_gpu.py --model "$W" --manifest "$S0150" --weak --global_batch 256 \
+      --steps 20 --pl_repeat "${SCALE_PL_REPEAT:-12}" --tts_dir "$HOME/tts_quick" --tts_text "$DATA/text/zh_news_open.txt" \
+      --tts_lines "${SCALE_TTS_LINES:-6000}" --budget_s "$((budget - 20))" --out "$B/out/multi_gpu_s6.json" > "$B/multi_gpu_s6.log" 2>&1
+  say main "multi_gpu rc $?"; touch "$B/ALL_DONE"
+}
+
 for step in "$@"; do
   case $step in
     setup|part|weights) bash benchmarks/gpu_session.sh "$step" || exit 1 ;;  # wheels, data, weights
     start)   setsid nohup bash "$0" run > "$B/main.log" 2>&1 < /dev/null &
              sleep 20; cat "$B/events.log" ;;
     run)     orchestrate ;;
+    scale)   setsid nohup bash "$0" scale_run > "$B/main.log" 2>&1 < /dev/null &  # issue 11, in the background
+             sleep 20; cat "$B/events.log" ;;
+    scale_run) scaling ;;
   esac
 done

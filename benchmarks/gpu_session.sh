@@ -20,6 +20,10 @@ for step in "$@"; do
              chmod +x "$HOME/bin/python"
              nvidia-smi -L ;;  # imports are checked by `weights`: a wheel may come with a part
     part*)   mkdir -p "$HOME/parts" && cp .carry/p*/* "$HOME/parts/" && ls -la "$HOME/parts"
+             if [ -d .carry/tts_dump ]; then  # a small TTS dump (issue 11's synthesis shards): paths made local
+               rm -rf "$HOME/tts_dump" && cp -r .carry/tts_dump "$HOME/tts_dump"
+               grep -rl "@DUMP@" "$HOME/tts_dump" | xargs sed -i "s|@DUMP@|$HOME/tts_dump|g"
+             fi
              # a wheel that did not fit the setup call's 64 MiB travels with a part (.carry/p1)
              ! ls .carry/p*/*.whl > /dev/null 2>&1 || python3 -m pip install -q --no-index --no-deps \
                  --no-compile --upgrade --target "$HOME/site" .carry/p*/*.whl ;;

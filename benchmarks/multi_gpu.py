@@ -3,7 +3,10 @@
 (a) Data-parallel fine-tuning of the plugin's Whisper ASR model (ESPnet's loss reduction, see
     twister_plugin/testing/ddp.py), full fine-tuning (no frozen layers), bf16 autocast, fused
     loss: 1 process vs --ngpu processes (torchrun, NCCL) at the SAME global batch, seed and data
-    order. Per-step losses of both runs, samples/s, scaling efficiency = thr_N / (N * thr_1).
+    order. Per-step losses of both runs, samples/s, scaling efficiency = thr_N / (N * thr_1)
+    (strong scaling: the same global batch split over N). --weak adds one GPU at the per-rank
+    batch: weak scaling efficiency = thr_N / (N * thr_1 at global_batch / N), the figure for a
+    user who adds GPUs and keeps each GPU's batch.
 (b) Pseudo-labelling S0150 with ``twister_plugin.bin.pseudo_label``: one job on one GPU vs
     ``--shard J/N`` jobs spread over the GPUs by ``utils/run.pl --gpu 1`` (TWISTER_GPU_IDS),
     wall times -> scaling; labels of both runs compared. Same for synthesis with --tts_dir.
@@ -50,6 +53,8 @@ def parse(argv=None) -> argparse.Namespace:
                    help="auto: on with CUDA")
     p.add_argument("--skip_pseudo", action="store_true", help="leave out (b) pseudo-labelling")
     p.add_argument("--skip_ddp", action="store_true", help="leave out (a) fine-tuning")
+    p.add_argument("--weak", action="store_true",
+                   help="(a) also on one GPU at global_batch / ngpu (weak scaling)")
     p.add_argument("--pl_utts", type=int, default=500, help="utterances to pseudo-label")
     p.add_argument("--pl_repeat", type=int, default=1,
                    help="copies of those utterances (new ids): enough work that the fixed start-up "
@@ -133,16 +138,20 @@ def sync(device: str) -> None:
 
 
 # ---------------------------------------------------------------- (a) launcher
-def run_ddp(a, nproc: int, tmp: Path, deadline: float) -> dict:
-    out = tmp / f"ddp{nproc}.json"
+def run_ddp(a, nproc: int, tmp: Path, deadline: float, global_batch: int | None = None) -> dict:
+    out = tmp / f"ddp{nproc}_{global_batch or a.global_batch}.json"
+    args = forward_args(a)
+    if global_batch:
+        args[args.index("--global_batch") + 1] = str(global_batch)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
-           str(Path(__file__).resolve()), "--worker_out", str(out)] + forward_args(a)
+           str(Path(__file__).resolve()), "--worker_out", str(out)] + args
     env = dict(os.environ)
     if a.device == "cuda":
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(nproc))
-    wall = timed_run(cmd, env, deadline, tmp / f"ddp{nproc}.log")
+    log = out.with_suffix(".log")
+    wall = timed_run(cmd, env, deadline, log)
     if not out.exists():
-        return dict(error=f"no result; see {tmp / f'ddp{nproc}.log'}", wall_s=wall)
+        return dict(error=f"no result; see {log}", wall_s=wall)
     return dict(json.loads(out.read_text()), wall_s=wall)
 
 
@@ -190,6 +199,17 @@ def compare_losses(one: dict, many: dict) -> dict:
     return out
 
 
+def weak_scaling(one: dict, many: dict) -> dict:
+    """N GPUs at per-rank batch b against one GPU at batch b: samples/s and median steps."""
+    if "samples_per_s" not in one or "samples_per_s" not in many:
+        return dict(error="a run gave no result")
+    out = dict(per_rank_batch=one["global_batch"],
+               scaling_efficiency=many["samples_per_s"] / (many["world"] * one["samples_per_s"]))
+    med = [sorted(r["step_s"][1:])[len(r["step_s"][1:]) // 2] for r in (one, many)]
+    out.update(median_step_s=med, scaling_efficiency_median_step=med[0] / med[1])
+    return out
+
+
 # ---------------------------------------------------------------- (b) sharded jobs over GPUs
 def sharded_jobs(a, name: str, job_cmd: list[str], tmp: Path, deadline: float) -> dict:
     """``job_cmd`` (with JOB and NJ placeholders) as 1 job on GPU 0, then as --ngpu jobs spread
@@ -206,6 +226,7 @@ def sharded_jobs(a, name: str, job_cmd: list[str], tmp: Path, deadline: float) -
     outs = {k: Path(rows[k].pop("out")) for k in list(rows)}
     for k, o in outs.items():  # each job's own work time (model loaded, start-up excluded)
         rows[k]["work_s"] = job_work_seconds(o / "log", name)
+        rows[k]["job_s"] = job_work_seconds(o / "log", name, r"# Accounting: time=([0-9.]+)")
     one, many = rows["jobs1"]["wall_s"], rows[f"jobs{a.ngpu}"]["wall_s"]
     rows["speedup"] = one / many
     rows["scaling_efficiency"] = one / (a.ngpu * many)
@@ -216,11 +237,12 @@ def sharded_jobs(a, name: str, job_cmd: list[str], tmp: Path, deadline: float) -
     return rows, outs
 
 
-def job_work_seconds(log_dir: Path, name: str) -> list[float]:
-    """``work_s`` of each job log ``<name>.<J>.log`` (pseudo_label / synthesize print it last)."""
+def job_work_seconds(log_dir: Path, name: str, pattern: str = r"work_s=([0-9.]+)") -> list[float]:
+    """``work_s`` of each job log ``<name>.<J>.log`` (pseudo_label / synthesize print it last);
+    with run.pl's Accounting pattern: each job's whole wall time (start-up, work, merge)."""
     found = []
     for log in sorted(log_dir.glob(f"{name}.*.log")):
-        hits = re.findall(r"work_s=([0-9.]+)", log.read_text(errors="replace"))
+        hits = re.findall(pattern, log.read_text(errors="replace"))
         if hits:
             found.append(float(hits[-1]))
     return found
@@ -311,6 +333,9 @@ def main(argv=None) -> None:
             phase(report, "ddp_1", run_ddp, a, 1, tmp, deadline)
             phase(report, f"ddp_{a.ngpu}", run_ddp, a, a.ngpu, tmp, deadline)
             report["ddp_compare"] = compare_losses(report["ddp_1"], report[f"ddp_{a.ngpu}"])
+            if a.weak:
+                phase(report, "ddp_1_per_rank_batch", run_ddp, a, 1, tmp, deadline, a.global_batch // a.ngpu)
+                report["ddp_weak"] = weak_scaling(report["ddp_1_per_rank_batch"], report[f"ddp_{a.ngpu}"])
         if not a.skip_pseudo:
             phase(report, "pseudo_label", run_pseudo, a, tmp, deadline)
         if a.tts_dir:
