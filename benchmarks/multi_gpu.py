@@ -221,8 +221,11 @@ def sharded_jobs(a, name: str, job_cmd: list[str], tmp: Path, deadline: float) -
         out = tmp / f"{name}{nj}"
         words = [w.replace("OUT", str(out)).replace("NJ", str(nj)) for w in job_cmd]
         cmd = [str(RUN_PL), "--gpu", "1", f"JOB=1:{nj}", str(out / "log" / f"{name}.JOB.log")] + words
-        rows[f"jobs{nj}"] = dict(wall_s=timed_run(cmd, env, deadline, tmp / f"{name}{nj}.runpl.log"),
-                                 gpus=gpus if a.device == "cuda" else "cpu", out=str(out))
+        try:
+            wall = timed_run(cmd, env, deadline, tmp / f"{name}{nj}.runpl.log")
+        except RuntimeError as e:  # run.pl's log only names the job logs: bring their errors along
+            raise RuntimeError(f"{e}\n" + "\n".join(_errors(log) for log in sorted((out / "log").glob("*.log")))) from None
+        rows[f"jobs{nj}"] = dict(wall_s=wall, gpus=gpus if a.device == "cuda" else "cpu", out=str(out))
     outs = {k: Path(rows[k].pop("out")) for k in list(rows)}
     for k, o in outs.items():  # each job's own work time (model loaded, start-up excluded)
         rows[k]["work_s"] = job_work_seconds(o / "log", name)
@@ -257,10 +260,10 @@ def pseudo_data(a, tmp: Path) -> Path:
     dd = dd.subset(dd.utt_ids[: a.pl_utts])
     out = tmp / "unlabeled"
     write_kaldi_dir(dd, out)
-    if a.pl_repeat > 1:  # k copies under new ids (utterance = speaker id suffix kept unique)
+    if a.pl_repeat > 1:  # k copies under new ids, zero-padded so the files stay in Kaldi's sort order
         for name in ("wav.scp", "utt2spk"):
             lines = (out / name).read_text(encoding="utf-8").splitlines()
-            (out / name).write_text("".join(f"r{k}-{line}\n" for k in range(a.pl_repeat) for line in lines),
+            (out / name).write_text("".join(f"r{k:03d}-{line}\n" for k in range(a.pl_repeat) for line in lines),
                                     encoding="utf-8")
         for name in ("spk2utt", "utt2dur", "segments", "utt2lang"):
             (out / name).unlink(missing_ok=True)
