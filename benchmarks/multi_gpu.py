@@ -218,6 +218,9 @@ def sharded_jobs(a, name: str, job_cmd: list[str], tmp: Path, deadline: float) -
     for nj in (1, a.ngpu):
         gpus = ",".join(str(i) for i in range(nj))
         env = dict(os.environ, TWISTER_GPU_IDS=gpus) if a.device == "cuda" else dict(os.environ)
+        # the recipe's path.sh: one CPU thread per job unless set (session 6 without it, 2x H100:
+        # 32 threads a job on 32 cores, and two pseudo-labelling jobs took as long as one)
+        env.setdefault("OMP_NUM_THREADS", "1")
         out = tmp / f"{name}{nj}"
         words = [w.replace("OUT", str(out)).replace("NJ", str(nj)) for w in job_cmd]
         cmd = [str(RUN_PL), "--gpu", "1", f"JOB=1:{nj}", str(out / "log" / f"{name}.JOB.log")] + words
