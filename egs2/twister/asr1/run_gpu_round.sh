@@ -4,12 +4,17 @@
 #
 #   ./run_gpu_round.sh [--rounds 2] [run.sh options...]
 #   TWISTER_DATA=/path/to/shared/data TWISTER_NGPU=2 ./run_gpu_round.sh --stage 1 --stop_stage 10
+#   # session 6 (benchmarks/RESULTS.md, one H100): the long profile, TTS 9 min, the topline too
+#   TWISTER_PROFILE=conf/profiles/gpu_s0150_long.sh TWISTER_TTS_MINUTES=9 TWISTER_TOPLINE=1 \
+#       ./run_gpu_round.sh --rounds 2
 #
 # What it does: local/split_s0150.py (400 unlabeled / 100 held-out utterances), then
 # run.sh --profile PROFILE (stages 1-9, + 10 when asked), then for round 1 the
 # two ablations with run.sh --tag (real-only and synthetic-only training mixes), each on
 # its own GPU when two are given. Every step resumes: rerun the same command after a crash or a
 # time limit. Stage wall times: exp/stage_times.tsv. Results: RESULTS.md, exp/report/.
+# TWISTER_TOPLINE=1 adds a topline ablation: the same real audio with its TRUE transcripts
+# (data_src/s0150_unlabeled/.truth; never read on Twister's own path): what perfect labels give.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -36,5 +41,9 @@ if [ "$stop" -ge 9 ] && [ -f exp/round1/synth/.done ]; then
   CUDA_VISIBLE_DEVICES=$((ngpu >= 2 ? 1 : 0)) ./run.sh --profile "$profile" --stage 7 --stop_stage 9 \
       --real_ratio 0.0 --tag synthonly
   wait "$p1"
+  if [ -n "${TWISTER_TOPLINE:-}" ]; then
+    ./run.sh --profile "$profile" --stage 7 --stop_stage 9 --real_ratio 1.0 --tag oracle \
+        --tag_real_text data_src/s0150_unlabeled/.truth
+  fi
   python -m twister_plugin.bin.score --results exp --write RESULTS.md
 fi
