@@ -32,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_PL = ROOT / "egs2" / "twister" / "asr1" / "utils" / "run.pl"
-PSEUDO_CONF = ROOT / "egs2" / "twister" / "asr1" / "conf" / "pseudo_label.yaml"
+PSEUDO_CONF = ROOT / "egs2" / "twister" / "asr1" / "conf" / "pseudo_label{}.yaml"  # "" or "_gpu": the recipe's
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -59,7 +59,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--pl_repeat", type=int, default=1,
                    help="copies of those utterances (new ids): enough work that the fixed start-up "
                         "of a job (imports, model load) does not decide the scaling")
-    p.add_argument("--pl_batch", type=int, default=64, help="pseudo_label --batch-size")
+    p.add_argument("--pl_batch", type=int, help="pseudo_label --batch-size (default: the recipe's config, "
+                   "conf/pseudo_label_gpu.yaml on cuda)")
     p.add_argument("--tts_dir", help="tts_train output dir: also time sharded synthesis")
     p.add_argument("--tts_text", help="corpus to synthesise (default: shared text/zh_news_open.txt)")
     p.add_argument("--tts_lines", type=int, default=200, help="corpus lines to synthesise")
@@ -276,8 +277,8 @@ def pseudo_data(a, tmp: Path) -> Path:
 def run_pseudo(a, tmp: Path, deadline: float) -> dict:
     data = pseudo_data(a, tmp)
     cmd = [sys.executable, "-m", "twister_plugin.bin.pseudo_label", "--data", str(data), "--model", a.model,
-           "--config", str(PSEUDO_CONF), "--out", "OUT", "--shard", "JOB/NJ", "--device", a.device,
-           "--batch-size", str(a.pl_batch)]
+           "--config", str(PSEUDO_CONF).format("_gpu" if a.device == "cuda" else ""), "--out", "OUT",
+           "--shard", "JOB/NJ", "--device", a.device] + (["--batch-size", str(a.pl_batch)] if a.pl_batch else [])
     rows, outs = sharded_jobs(a, "pseudo", cmd, tmp, deadline)
     rows["utterances"] = a.pl_utts * a.pl_repeat
     texts = [_read_text(outs[k] / "text") for k in ("jobs1", f"jobs{a.ngpu}")]

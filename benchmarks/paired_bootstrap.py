@@ -7,7 +7,8 @@ and the share of resamples in which the system is not better (change >= 0).
 
 Usage (session 6's S0150 held-out decodes):
     python benchmarks/paired_bootstrap.py --ref <s0150_eval/text> --metric mer_spoken \\
-        --hyp zeroshot=decoded/round1__zeroshot__s0150_eval.txt round2=decoded/round2__round2__s0150_eval.txt
+        --hyp zeroshot=decoded/round1__zeroshot__s0150_eval.txt \
+              round2=decoded/round2__round2__s0150_eval.txt
 """
 from __future__ import annotations
 
@@ -35,9 +36,11 @@ def bootstrap(base: np.ndarray, system: np.ndarray, draws: int, seed: int) -> di
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ref", required=True, help="Kaldi text of the references")
-    p.add_argument("--hyp", required=True, nargs="+", metavar="NAME=FILE", help="the first is the baseline")
+    p.add_argument("--hyp", required=True, nargs="+", metavar="NAME=FILE",
+                   help="the first is the baseline")
     p.add_argument("--metric", default="auto", help="cer, mer, mer_spoken, ser, wer or auto")
     p.add_argument("--draws", type=int, default=10000)
     p.add_argument("--seed", type=int, default=0)
@@ -48,7 +51,8 @@ def main(argv=None) -> None:
     scored = {name: errors_per_utt(a.ref, f, a.metric) for name, f in systems}
     base_name = systems[0][0]
     ids, base = scored[base_name]
-    out = dict(metric=a.metric, utterances=len(ids), baseline=base_name, baseline_errors=int(base.sum()))
+    out = dict(metric=a.metric, utterances=len(ids), baseline=base_name,
+               baseline_errors=int(base.sum()))
     for name, _ in systems[1:]:
         other_ids, errs = scored[name]
         assert other_ids == ids  # score_files scores every reference, sorted by id

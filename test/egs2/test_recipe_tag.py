@@ -112,7 +112,8 @@ def test_a_tag_can_give_the_real_utterances_other_text(recipe):
 def test_a_real_text_without_an_utterance_names_it(recipe):
     s0150 = read_manifest(MANIFEST)
     truth = recipe / "truth.txt"
-    truth.write_text("".join(f"{u} {s0150.text[u]}\n" for u in s0150.utt_ids[1:12]), encoding="utf-8")
+    lines = "".join(f"{u} {s0150.text[u]}\n" for u in s0150.utt_ids[1:12])
+    truth.write_text(lines, encoding="utf-8")
     p = _run(recipe, "--stage", "7", "--stop_stage", "7", "--tag", "oracle", "--real_ratio", "1.0",
              "--tag_real_text", str(truth))
     assert p.returncode != 0

@@ -56,7 +56,8 @@ def main(argv=None) -> int:
                    help="override a decoder config field (YAML value), e.g. lm_weight=0.2")
     a = p.parse_args(argv)
     if len(a.data) != len(a.out):
-        p.error(f"--data names {len(a.data)} sets but --out {len(a.out)} dirs: give one --out per --data")
+        p.error(f"--data names {len(a.data)} sets but --out {len(a.out)} dirs: "
+                "give one --out per --data")
     conf = yaml.safe_load(Path(a.config).read_text(encoding="utf-8")) if a.config else {}
     bs = a.batch_size or conf.pop("batch_size", 16)
     lang_opt = a.language or conf.pop("language", None)
@@ -88,7 +89,8 @@ def decode_one(dd, decoder, bs: int, lang_opt: str | None, a, out: Path) -> None
     if a.device.startswith("cuda"):
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    dec = decode_dir(dd, decoder, bs, None if lang_opt in (None, "auto") else lang_opt, a.on_bad_audio)
+    language = None if lang_opt in (None, "auto") else lang_opt
+    dec = decode_dir(dd, decoder, bs, language, a.on_bad_audio)
     if a.device.startswith("cuda"):
         torch.cuda.synchronize()
     wall = time.perf_counter() - t0

@@ -13,8 +13,8 @@ SETS = ["aishell1_dev_S0724", "thchs30_D4"]
 
 
 def _args(model, data, out):
-    return ["--model", str(model), "--device", "cpu", "--language", "zh", "--set", "max_new_tokens=6",
-            "--data", *map(str, data), "--out", *map(str, out)]
+    return ["--model", str(model), "--device", "cpu", "--language", "zh",
+            "--set", "max_new_tokens=6", "--data", *map(str, data), "--out", *map(str, out)]
 
 
 def test_several_sets_one_model_load_same_output(tmp_path, monkeypatch):
@@ -22,7 +22,8 @@ def test_several_sets_one_model_load_same_output(tmp_path, monkeypatch):
     data = [shared_data() / "zh" / s / "manifest.tsv" for s in SETS]
     loads = []
     real_load = asr_inference.load_any
-    monkeypatch.setattr(asr_inference, "load_any", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    monkeypatch.setattr(asr_inference, "load_any",
+                        lambda *a, **k: loads.append(a) or real_load(*a, **k))
     assert asr_inference.main(_args(model, data, [tmp_path / "both" / s for s in SETS])) == 0
     assert len(loads) == 1
     for d, s in zip(data, SETS):
