@@ -32,9 +32,11 @@
 #   `scale` instead of `start` (issue 11 alone, 2 GPUs): a quick TTS on the dump carried with a part
 #   (.carry/tts_dump, paths as @DUMP@), then multi_gpu.py --weak with SCALE_PL_REPEAT x 500
 #   utterances and SCALE_TTS_LINES sentences (defaults 12, 6000), watched by gpu_poll.sh wait
-# Next run (session 5's findings, benchmarks/RESULTS.md): BLOCK_PROFILE=conf/profiles/gpu_s0150_long.sh
-#   BLOCK_SKIP_DECODE=1 BLOCK_SKIP_LM=1 TTS_MIN=14 (no benchmark beside the TTS on the host's CPUs;
-#   the 30-min device budget holds ~14 TTS minutes with round 2); then gpu_session.sh contention.
+# Session 6 ran (benchmarks/RESULTS.md) on one H100: BLOCK_GPUS=1 BLOCK_PROFILE=conf/profiles/gpu_s0150_long.sh
+#   BLOCK_SKIP_BENCH=1 BLOCK_SKIP_LM=1 BLOCK_ORACLE=1 BLOCK_FILTER_TAG=mer
+#   BLOCK_FILTER_OPTS="--metric mer --max_err 30" TTS_MIN=9 ... part weights start (23 min);
+#   on 2 GPUs: part weights scale. Still to measure: `scale` again (its shard jobs now get
+#   OMP_NUM_THREADS=1 and the GPU pseudo-label config) and gpu_session.sh contention (issue 7).
 # Logs: ~/blk/*.log; results: ~/blk/out/ and the recipe's exp/ (collected by gpu_poll.sh).
 set -uo pipefail
 export PYTHONPATH=$HOME/site:$PWD PYTHONUNBUFFERED=1 PATH=$HOME/bin:$PATH TWISTER_DATA=$HOME/data
