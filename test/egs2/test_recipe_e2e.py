@@ -97,3 +97,19 @@ def test_kill_in_stage_6_then_resume(finished: Path, tmp_path: Path):
     assert not (d / "exp/round1/synth/.done").exists()
     _run(d)
     assert _outputs(d) == _outputs(finished)
+
+
+def test_round_2_scores_reuse_round_1s_zero_shot_decodes(finished: Path, tmp_path: Path):
+    """Stage 9 of a later round decodes only the new model (one process for all its sets) and
+    copies round 1's zero-shot decodes of the same checkpoint."""
+    d = tmp_path / "r"
+    shutil.copytree(finished, d, symlinks=True)
+    shutil.copytree(d / "exp/round1/asr", d / "exp/round2/asr", symlinks=True)  # stands in for round 2's
+    out = _run(d, "--rounds", "2", "--stage", "9", "--stop_stage", "9")
+    assert out.count("asr_inference config:") == 1 and "exp/round2/asr" in out
+    z1, z2 = (d / f"exp/round{k}/eval/zeroshot/test" for k in (1, 2))
+    assert (z2 / "text").read_bytes() == (z1 / "text").read_bytes()
+    assert (z2 / "score" / "summary.json").exists() and (d / "exp/round2/eval/.done").exists()
+    r2 = (d / "exp/round2/eval/round2/test/text").read_bytes()
+    assert r2 == (d / "exp/round1/eval/round1/test/text").read_bytes()  # same weights, same decode
+    assert "round2/eval/round2/test" in (d / "RESULTS.md").read_text(encoding="utf-8")
