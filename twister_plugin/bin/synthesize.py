@@ -21,6 +21,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from twister_plugin.utils.fast_import import skip_espnet_typechecks
 from twister_plugin.utils.log import log_config, setup_logging
 
 
@@ -87,4 +88,5 @@ def _has_cuda() -> bool:
 
 
 if __name__ == "__main__":
+    skip_espnet_typechecks()  # a job that loads a trained model (see utils/fast_import.py)
     sys.exit(main())
