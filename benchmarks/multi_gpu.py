@@ -194,10 +194,16 @@ def compare_losses(one: dict, many: dict) -> dict:
         out["scaling_efficiency"] = many["samples_per_s"] / (many["world"] * one["samples_per_s"])
         out["speedup"] = many["samples_per_s"] / one["samples_per_s"]
     if one.get("step_s") and many.get("step_s"):  # steady state: median timed step (no compiles)
-        med = [sorted(r["step_s"][1:])[len(r["step_s"][1:]) // 2] for r in (one, many)]
+        med = [median_step(one), median_step(many)]
         out["median_step_s"] = med
         out["scaling_efficiency_median_step"] = med[0] / (many["world"] * med[1])
     return out
+
+
+def median_step(run: dict) -> float:
+    """Median timed step after the first (steady state: no compiles)."""
+    steps = sorted(run["step_s"][1:])
+    return steps[len(steps) // 2]
 
 
 def weak_scaling(one: dict, many: dict) -> dict:
@@ -206,7 +212,7 @@ def weak_scaling(one: dict, many: dict) -> dict:
         return dict(error="a run gave no result")
     out = dict(per_rank_batch=one["global_batch"],
                scaling_efficiency=many["samples_per_s"] / (many["world"] * one["samples_per_s"]))
-    med = [sorted(r["step_s"][1:])[len(r["step_s"][1:]) // 2] for r in (one, many)]
+    med = [median_step(one), median_step(many)]
     out.update(median_step_s=med, scaling_efficiency_median_step=med[0] / med[1])
     return out
 

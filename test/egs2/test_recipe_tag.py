@@ -117,5 +117,6 @@ def test_a_real_text_without_an_utterance_names_it(recipe):
     p = _run(recipe, "--stage", "7", "--stop_stage", "7", "--tag", "oracle", "--real_ratio", "1.0",
              "--tag_real_text", str(truth))
     assert p.returncode != 0
-    assert f"utterance {s0150.utt_ids[0]} has no line in the --tag_real_text file" in p.stderr
+    assert (f"pseudo/data/text: utterance {s0150.utt_ids[0]} has no line in the --tag_real_text "
+            f"file {truth}") in p.stderr
     assert not (recipe / "exp" / "round1_oracle" / "asr_data" / ".done").exists()

@@ -77,8 +77,9 @@ def main(argv=None) -> int:
         sets = [read_any(d) for d in a.data]  # every set checked before the model loads
         model = load_any(a.model, device=a.device)
         decoder = BatchedDecoder(model, dconf)
+        language = None if lang_opt in (None, "auto") else lang_opt
         for src, dd, out in zip(a.data, sets, a.out):
-            decode_one(dd, decoder, bs, lang_opt, a, Path(out))
+            decode_one(dd, decoder, bs, language, a.device, a.on_bad_audio, Path(out))
             logger.info("%s -> %s", src, out)
     except (DataError, AudioError, WhisperFormatError) as e:
         logger.error("%s", e)
@@ -86,20 +87,21 @@ def main(argv=None) -> int:
     return 0
 
 
-def decode_one(dd, decoder, bs: int, lang_opt: str | None, a, out: Path) -> None:
-    if a.device.startswith("cuda"):
+def decode_one(dd, decoder, bs: int, language: str | None, device: str, on_bad_audio: str,
+               out: Path) -> None:
+    """Decode one set and write its text, decode.jsonl and timing.json into ``out``."""
+    if device.startswith("cuda"):
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    language = None if lang_opt in (None, "auto") else lang_opt
-    dec = decode_dir(dd, decoder, bs, language, a.on_bad_audio)
-    if a.device.startswith("cuda"):
+    dec = decode_dir(dd, decoder, bs, language, on_bad_audio)
+    if device.startswith("cuda"):
         torch.cuda.synchronize()
     wall = time.perf_counter() - t0
     audio_s = sum(dd.utt2dur.get(u, 0.0) for u in dec.ids) if dd.utt2dur else None
     atomic_write_text(out / "timing.json", json.dumps(dict(
         utts=len(dec.ids), wall_s=round(wall, 3), audio_s=audio_s,
         x_real_time=round(audio_s / wall, 1) if audio_s else None, batch_size=bs,
-        device=torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu")) + "\n")
+        device=torch.cuda.get_device_name() if device.startswith("cuda") else "cpu")) + "\n")
     with atomic_open(out / "text") as ft, atomic_open(out / "decode.jsonl") as fj:
         for utt, r in zip(dec.ids, dec.results):
             ft.write(f"{utt} {r.text}\n")

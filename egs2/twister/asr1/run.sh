@@ -269,9 +269,9 @@ for k in $(seq 1 "$rounds"); do
     if want 7 && [ ! -f "$a/asr_data/.done" ]; then
       log "round $k: real utterances with the text of $tag_real_text -> $a/real"
       rm -rf "$a/real" && mkdir -p "$a/real" && cp "$r"/pseudo/data/* "$a/real/"
-      awk 'NR == FNR { t[$1] = $0; next } ($1 in t) { print t[$1]; next }
-           { print FILENAME ": utterance " $1 " has no line in the --tag_real_text file" > "/dev/stderr"; exit 1 }' \
-          "$tag_real_text" "$r/pseudo/data/text" > "$a/real/text"
+      awk -v src="$tag_real_text" 'NR == FNR { t[$1] = $0; next } ($1 in t) { print t[$1]; next }
+           { print FILENAME ": utterance " $1 " has no line in the --tag_real_text file " src > "/dev/stderr"
+             exit 1 }' "$tag_real_text" "$r/pseudo/data/text" > "$a/real/text"
     fi
   fi
   if want 7 && ! done_or "$a/asr_data"; then
