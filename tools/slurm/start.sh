@@ -72,7 +72,9 @@ start_daemon() {  # name, then the command line
   local name=$1; shift
   if pid_alive "${run_dir}/${name}.pid"; then return 0; fi
   # The daemon writes its own pid file (SlurmctldPidFile / SlurmdPidFile in slurm.conf).
-  setsid nohup "$@" >"${run_dir}/${name}.out" 2>&1 </dev/null &
+  # started in run_dir, not the caller's checkout: a daemon whose working directory is deleted later
+  # (a test clone) cannot start job steps ("slurmstepd: Unable to get current working directory")
+  (cd "${run_dir}" && exec setsid nohup "$@" >"${run_dir}/${name}.out" 2>&1 </dev/null) &
   log "started ${name} (pid $!, log ${run_dir}/${name}.log)"
 }
 
