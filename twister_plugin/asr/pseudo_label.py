@@ -40,6 +40,7 @@ from twister_plugin.data import AudioError, DataDir, load_utt, probe_audio
 from twister_plugin.decode import BatchedDecoder, DecodeResult, DecoderConfig, length_sorted_batches
 from twister_plugin.utils.config import section
 from twister_plugin.utils.fileio import atomic_open, atomic_write_text
+from twister_plugin.utils.log import process_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +213,7 @@ def run_shard(dd: DataDir, out: str | Path, shard: int, n_shards: int, cfg: Pseu
         logger.info("shard %d/%d: resuming; %d utterances of %d blocks are in %s", shard,
                     n_shards, n_done, len(mine) - len(todo), paths["partial"])
     decoder = make_decoder() if todo else None
-    t0 = time.perf_counter()  # decoding only (benchmarks/multi_gpu.py reads work_s)
+    t0, ready = time.perf_counter(), process_seconds()  # decoding only (benchmarks/multi_gpu.py reads work_s)
     with tqdm(total=sum(len(blocks[b]) for b in mine), initial=n_done, unit="utt",
               desc=f"pseudo-label {shard}/{n_shards}") as bar:
         for b in todo:  # each block is written when done: a kill loses at most one block
@@ -222,8 +223,8 @@ def run_shard(dd: DataDir, out: str | Path, shard: int, n_shards: int, cfg: Pseu
     atomic_write_text(paths["done"], f"{len(records)}\n")
     shutil.rmtree(paths["partial"], ignore_errors=True)  # with any temp file a kill left there
     bad = sum("error" in r for r in records)
-    logger.info("shard %d/%d: %d utterances (%d bad audio) -> %s; work_s=%.2f", shard, n_shards,
-                len(records), bad, paths["final"], time.perf_counter() - t0)
+    logger.info("shard %d/%d: %d utterances (%d bad audio) -> %s; work_s=%.2f ready_s=%s", shard, n_shards,
+                len(records), bad, paths["final"], time.perf_counter() - t0, ready)
 
 
 def _bad_audio(dd: DataDir, utt: str, err: AudioError, cfg: PseudoLabelConfig) -> dict:

@@ -18,6 +18,7 @@ from espnet2.tasks import asr as _asr
 from twister_plugin.asr.model import TwisterWhisperASRModel
 from twister_plugin.asr.modules import TwisterWhisperDecoder, TwisterWhisperEncoder
 from twister_plugin.asr.tokenizer import TwisterWhisperPreprocessor
+from twister_plugin.utils.attention import avoid_cudnn_attention
 
 _REGISTRY = {
     _asr.encoder_choices: TwisterWhisperEncoder,
@@ -38,6 +39,7 @@ class TwisterASRTask(_asr.ASRTask):
         if getattr(args, "encoder", None) == "twister_whisper" and getattr(args, "normalize", None):
             logging.getLogger(__name__).warning("normalize=%s ignored: Whisper encoders take raw audio", args.normalize)
             args.normalize, args.normalize_conf = None, {}
+        avoid_cudnn_attention()  # Whisper's token lengths change every batch (utils/attention.py)
         return super().build_model(args)
 
     @classmethod

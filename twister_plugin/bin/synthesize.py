@@ -22,7 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from twister_plugin.utils.fast_import import skip_espnet_typechecks
-from twister_plugin.utils.log import log_config, setup_logging
+from twister_plugin.utils.log import log_config, process_seconds, setup_logging
 
 
 def parse(argv: list[str] | None):
@@ -75,9 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     from twister_plugin.tts.synthesize import Synthesizer, synthesize_shard
 
     synth = Synthesizer(a.model_dir, cfg, a.model_file)
-    t0 = time.perf_counter()  # synthesis only, model loaded (benchmarks/multi_gpu.py reads work_s)
+    t0, ready = time.perf_counter(), process_seconds()  # synthesis only (benchmarks/multi_gpu.py reads work_s)
     stats = synthesize_shard(synth, Path(a.text), Path(a.out), shard, num_shards)
-    log.info("synthesize shard %d/%d: %s; work_s=%.2f", shard, num_shards, stats, time.perf_counter() - t0)
+    log.info("synthesize shard %d/%d: %s; work_s=%.2f ready_s=%s", shard, num_shards, stats,
+             time.perf_counter() - t0, ready)
     return 0
 
 

@@ -37,6 +37,7 @@ from twister_plugin.decode.quant import quantize_encoder
 from twister_plugin.decode.search import Greedy, Hyps, Hypothesis, SearchStrategy
 from twister_plugin.decode.text_decoder import CachedTextDecoder
 from twister_plugin.lm.fusion import ShallowFusion, load_lm
+from twister_plugin.utils.attention import avoid_cudnn_attention
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +134,8 @@ class BatchedDecoder:
         self.model = model.eval()
         self.config = config
         self.device = model.device
+        if self.device.type == "cuda":
+            avoid_cudnn_attention()  # rows and cache length change every step (utils/attention.py)
         self.dtype = resolve_dtype(config.dtype, self.device)
         self.encoder = quantize_encoder(model.encoder) if config.dtype == "int8" else model.encoder
         self.tokenizer: Tokenizer = get_tokenizer(

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TABLES = ("wav.scp", "text", "text.spoken", "utt2spk", "utt2lang", "utt2dur")
+SHARD_ONLY = "utt2num_samples"  # per shard: the merge builds lhotse recordings without reopening the wavs
 
 
 def write_wav(path: Path, wav: np.ndarray, fs: int) -> None:
@@ -42,7 +43,7 @@ class ShardWriter:
     def __init__(self, out: Path, shard: int, num_shards: int):
         self.dir = shard_dir(out, shard, num_shards)
         (self.dir / ".done").unlink(missing_ok=True)
-        self.rows: dict[str, dict[str, str]] = {t: {} for t in TABLES}
+        self.rows: dict[str, dict[str, str]] = {t: {} for t in TABLES + (SHARD_ONLY,)}
         self.skipped: dict[str, str] = {}
 
     def add(self, job: "Job", wav_path: Path) -> None:
@@ -52,7 +53,9 @@ class ShardWriter:
         self.rows["text.spoken"][u] = job.spoken
         self.rows["utt2spk"][u] = job.voice
         self.rows["utt2lang"][u] = job.lang
-        self.rows["utt2dur"][u] = f"{sf.info(str(wav_path)).duration:.3f}"
+        info = sf.info(str(wav_path))
+        self.rows["utt2dur"][u] = f"{info.duration:.3f}"
+        self.rows[SHARD_ONLY][u] = f"{info.frames} {info.samplerate}"
 
     def skip(self, job: "Job", reason: str) -> None:
         self.skipped[f"line{job.line:08d}"] = reason
@@ -81,9 +84,9 @@ def merge_if_complete(out: Path, num_shards: int, fs: int) -> bool:
     if not all((d / ".done").exists() for d in dirs):
         return False
     (out / ".done").unlink(missing_ok=True)
-    merged: dict[str, dict[str, str]] = {t: {} for t in TABLES}
+    merged: dict[str, dict[str, str]] = {t: {} for t in TABLES + (SHARD_ONLY,)}
     for d in dirs:
-        for name in TABLES:
+        for name in TABLES + (SHARD_ONLY,):
             merged[name].update(_read_kv(d / name))
     dd = DataDir(wav_scp=merged["wav.scp"], utt2spk=merged["utt2spk"], text=merged["text"],
                  utt2lang=merged["utt2lang"],
@@ -101,7 +104,7 @@ def _write_lhotse(out: Path, t: dict[str, dict[str, str]]) -> None:
 
     recs, sups = [], []
     for utt in sorted(t["wav.scp"]):
-        rec = Recording.from_file(t["wav.scp"][utt], recording_id=utt)
+        rec = _recording(utt, t["wav.scp"][utt], t[SHARD_ONLY].get(utt))
         recs.append(rec)
         sups.append(SupervisionSegment(id=utt, recording_id=utt, start=0.0,
                                        duration=rec.duration, channel=0, text=t["text"][utt],
@@ -112,6 +115,18 @@ def _write_lhotse(out: Path, t: dict[str, dict[str, str]]) -> None:
         tmp = out / f".{name}.tmp.jsonl.gz"
         items.to_file(tmp)
         tmp.replace(out / f"{name}.jsonl.gz")
+
+
+def _recording(utt: str, path: str, frames_rate: str | None):
+    """The lhotse Recording of a mono wav the shard wrote; from its header when the shard did not
+    note ``frames rate`` (a shard written before that table existed)."""
+    from lhotse import AudioSource, Recording
+
+    if frames_rate is None:
+        return Recording.from_file(path, recording_id=utt)
+    frames, rate = (int(x) for x in frames_rate.split())
+    return Recording(id=utt, sources=[AudioSource(type="file", channels=[0], source=path)],
+                     sampling_rate=rate, num_samples=frames, duration=frames / rate)
 
 
 def _write_kv(path: Path, table: dict[str, str]) -> None:

@@ -32,3 +32,15 @@ def log_config(logger: logging.Logger, name: str, config: object) -> None:
     """Log a resolved config (dataclass, dict or argparse Namespace) at start."""
     items = config if isinstance(config, dict) else getattr(config, "__dict__", {"value": config})
     logger.info("%s config: %s", name, " ".join(f"{k}={v!r}" for k, v in sorted(items.items())))
+
+
+def process_seconds() -> float | None:
+    """Seconds since this process started (Linux ``/proc``; None elsewhere): a job logs it when its
+    model is loaded, so start-up (interpreter, imports, CUDA, model) is told apart from work."""
+    try:
+        with open("/proc/self/stat") as f:  # field 22, starttime, in clock ticks after boot
+            start = int(f.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        with open("/proc/uptime") as f:
+            return round(float(f.read().split()[0]) - start, 2)
+    except (OSError, ValueError, IndexError):
+        return None
