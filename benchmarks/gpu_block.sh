@@ -30,8 +30,10 @@
 #   idle (before any recipe stage), and lane 1's ablations wait until the TTS has trained
 #   after the block: benchmarks/gpu_poll.sh scaling 230 (2-GPU scaling with enough work)
 #   `scale` instead of `start` (issue 11 alone, 2 GPUs): a quick TTS on the dump carried with a part
-#   (.carry/tts_dump, paths as @DUMP@), then multi_gpu.py --weak with SCALE_PL_REPEAT x 500
-#   utterances and SCALE_TTS_LINES sentences (defaults 12, 6000), watched by gpu_poll.sh wait
+#   (.carry/tts_dump, paths as @DUMP@) on GPU 0 while benchmarks/sdpa_shapes.py runs on GPU 1, then
+#   multi_gpu.py --weak (SCALE_STEPS, default 30) with pseudo-labelling sized to ~SCALE_PL_S s of
+#   one job (default 50; at most SCALE_PL_REPEAT x 500 utterances) after a cuDNN-attention A/B,
+#   and synthesis of the whole corpus (SCALE_TTS_LINES), watched by gpu_poll.sh wait
 # Session 6 ran (benchmarks/RESULTS.md) on one H100: BLOCK_GPUS=1 BLOCK_PROFILE=conf/profiles/gpu_s0150_long.sh
 #   BLOCK_SKIP_BENCH=1 BLOCK_SKIP_LM=1 BLOCK_ORACLE=1 BLOCK_FILTER_TAG=mer
 #   BLOCK_FILTER_OPTS="--metric mer --max_err 30" TTS_MIN=9 ... part weights start (23 min);
@@ -137,15 +139,20 @@ orchestrate() {
 }
 
 scaling() {  # issue 11 on a 2-GPU machine, nothing else running: a quick TTS, then multi_gpu.py
-  say main "scaling: fastspeech_base on the carried dump (${SCALE_TTS_MIN:-2} min) for the synthesis shards"
+  say main "scaling: fastspeech_base on the carried dump (${SCALE_TTS_MIN:-2} min) on GPU 0; sdpa_shapes on GPU 1"
+  CUDA_VISIBLE_DEVICES=1 timeout 120 python3 benchmarks/sdpa_shapes.py --out "$B/out/sdpa_shapes.json" > "$B/sdpa_shapes.log" 2>&1 &
   CUDA_VISIBLE_DEVICES=0 timeout 300 python3 -m twister_plugin.bin.tts_train --config $R/conf/tts/fastspeech_base.yaml \
       --dump "$HOME/tts_dump" --output_dir "$HOME/tts_quick" --device cuda --max_minutes "${SCALE_TTS_MIN:-2}" \
       --num_iters_per_epoch 20 > "$B/tts_quick.log" 2>&1
   say main "tts rc $?: $(ls "$HOME/tts_quick" | grep -c epoch.pth) epoch files"
-  local budget=${SCALE_BUDGET:-540}
+  wait; say main "sdpa_shapes: $(tail -n 30 "$B/sdpa_shapes.log" | tr '\n' ' ' | cut -c1-900)"
+  local budget=${SCALE_BUDGET:-780}
+  # pseudo-labelling: 2 copies of S0150 once with and once without cuDNN attention, then enough
+  # copies for ~SCALE_PL_S s of one job's decoding at the rate just seen (at most SCALE_PL_REPEAT)
   timeout "$budget" python3 benchmarks/multi_gpu.py --model "$W" --manifest "$S0150" --weak --global_batch 256 \
-      --steps 20 --pl_repeat "${SCALE_PL_REPEAT:-12}" --tts_dir "$HOME/tts_quick" --tts_text "$DATA/text/zh_news_open.txt" \
-      --tts_lines "${SCALE_TTS_LINES:-6000}" --budget_s "$((budget - 20))" --out "$B/out/multi_gpu_s6.json" > "$B/multi_gpu_s6.log" 2>&1
+      --steps "${SCALE_STEPS:-30}" --pl_ab_copies 2 --pl_target_s "${SCALE_PL_S:-50}" --pl_repeat "${SCALE_PL_REPEAT:-80}" \
+      --tts_dir "$HOME/tts_quick" --tts_text "$DATA/text/zh_news_open.txt" \
+      --tts_lines "${SCALE_TTS_LINES:-40000}" --budget_s "$((budget - 20))" --out "$B/out/multi_gpu_s7.json" > "$B/multi_gpu_s7.log" 2>&1
   say main "multi_gpu rc $?"; touch "$B/ALL_DONE"
 }
 

@@ -64,6 +64,14 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--tts_dir", help="tts_train output dir: also time sharded synthesis")
     p.add_argument("--tts_text", help="corpus to synthesise (default: shared text/zh_news_open.txt)")
     p.add_argument("--tts_lines", type=int, default=200, help="corpus lines to synthesise")
+    p.add_argument("--tts_batch", type=int, help="synthesize --batch_size (default: the recipe's GPU "
+                   "profile, 64, on cuda; the synthesizer's default on cpu)")
+    p.add_argument("--pl_ab_copies", type=int, default=0,
+                   help="also pseudo-label this many copies of the utterances as ONE job twice, with cuDNN "
+                        "attention off (the plugin's default) and on (TWISTER_CUDNN_SDPA=1): cold jobs, same data")
+    p.add_argument("--pl_target_s", type=float,
+                   help="with --pl_ab_copies: lower --pl_repeat so that one job's decoding takes about this long "
+                        "at the rate the default job just showed (the scaling run then fits the budget)")
     p.add_argument("--budget_s", type=float, default=290.0, help="wall-clock limit of everything")
     p.add_argument("--worker_out", help=argparse.SUPPRESS)  # set for the torchrun workers
     a = p.parse_args(argv)
@@ -218,28 +226,34 @@ def weak_scaling(one: dict, many: dict) -> dict:
 
 
 # ---------------------------------------------------------------- (b) sharded jobs over GPUs
-def sharded_jobs(a, name: str, job_cmd: list[str], tmp: Path, deadline: float) -> dict:
+def sharded_jobs(a, name: str, job_cmd: list[str], tmp: Path, deadline: float,
+                 runs: tuple = ((1, ""), (None, "")), extra_env: dict | None = None) -> dict:
     """``job_cmd`` (with JOB and NJ placeholders) as 1 job on GPU 0, then as --ngpu jobs spread
-    over the GPUs by run.pl --gpu 1; wall times of both."""
+    over the GPUs by run.pl --gpu 1; wall times of both. ``runs``: (jobs, tag) pairs (None = --ngpu)."""
     rows = {}
-    for nj in (1, a.ngpu):
+    for nj, tag in runs:
+        nj = nj or a.ngpu
         gpus = ",".join(str(i) for i in range(nj))
         env = dict(os.environ, TWISTER_GPU_IDS=gpus) if a.device == "cuda" else dict(os.environ)
+        env.update(extra_env or {})
         # the recipe's path.sh: one CPU thread per job unless set (session 6 without it, 2x H100:
         # 32 threads a job on 32 cores, and two pseudo-labelling jobs took as long as one)
         env.setdefault("OMP_NUM_THREADS", "1")
-        out = tmp / f"{name}{nj}"
+        out = tmp / f"{name}{nj}{tag}"
         words = [w.replace("OUT", str(out)).replace("NJ", str(nj)) for w in job_cmd]
         cmd = [str(RUN_PL), "--gpu", "1", f"JOB=1:{nj}", str(out / "log" / f"{name}.JOB.log")] + words
         try:
-            wall = timed_run(cmd, env, deadline, tmp / f"{name}{nj}.runpl.log")
+            wall = timed_run(cmd, env, deadline, tmp / f"{name}{nj}{tag}.runpl.log")
         except RuntimeError as e:  # run.pl's log only names the job logs: bring their errors along
             raise RuntimeError(f"{e}\n" + "\n".join(_errors(log) for log in sorted((out / "log").glob("*.log")))) from None
-        rows[f"jobs{nj}"] = dict(wall_s=wall, gpus=gpus if a.device == "cuda" else "cpu", out=str(out))
+        rows[f"jobs{nj}{tag}"] = dict(wall_s=wall, gpus=gpus if a.device == "cuda" else "cpu", out=str(out))
     outs = {k: Path(rows[k].pop("out")) for k in list(rows)}
     for k, o in outs.items():  # each job's own work time (model loaded, start-up excluded)
         rows[k]["work_s"] = job_work_seconds(o / "log", name)
+        rows[k]["ready_s"] = job_work_seconds(o / "log", name, r"ready_s=([0-9.]+)")  # process start -> model loaded
         rows[k]["job_s"] = job_work_seconds(o / "log", name, r"# Accounting: time=([0-9.]+)")
+    if f"jobs{a.ngpu}" not in rows:
+        return rows, outs
     one, many = rows["jobs1"]["wall_s"], rows[f"jobs{a.ngpu}"]["wall_s"]
     rows["speedup"] = one / many
     rows["scaling_efficiency"] = one / (a.ngpu * many)
@@ -261,30 +275,47 @@ def job_work_seconds(log_dir: Path, name: str, pattern: str = r"work_s=([0-9.]+)
     return found
 
 
-def pseudo_data(a, tmp: Path) -> Path:
+def pseudo_data(a, tmp: Path, copies: int | None = None, name: str = "unlabeled") -> Path:
     from twister_plugin.data.kaldi import write_kaldi_dir
     from twister_plugin.data.manifest import read_manifest
 
     dd = read_manifest(a.manifest)
     dd.text = None  # unlabeled
     dd = dd.subset(dd.utt_ids[: a.pl_utts])
-    out = tmp / "unlabeled"
+    out = tmp / name
     write_kaldi_dir(dd, out)
-    if a.pl_repeat > 1:  # k copies under new ids, zero-padded so the files stay in Kaldi's sort order
+    copies = copies or a.pl_repeat
+    if copies > 1:  # k copies under new ids, zero-padded so the files stay in Kaldi's sort order
         for name in ("wav.scp", "utt2spk"):
             lines = (out / name).read_text(encoding="utf-8").splitlines()
-            (out / name).write_text("".join(f"r{k:03d}-{line}\n" for k in range(a.pl_repeat) for line in lines),
+            (out / name).write_text("".join(f"r{k:03d}-{line}\n" for k in range(copies) for line in lines),
                                     encoding="utf-8")
         for name in ("spk2utt", "utt2dur", "segments", "utt2lang"):
             (out / name).unlink(missing_ok=True)
     return out
 
 
+def pseudo_cmd(a, data: Path) -> list[str]:
+    return [sys.executable, "-m", "twister_plugin.bin.pseudo_label", "--data", str(data), "--model", a.model,
+            "--config", str(PSEUDO_CONF).format("_gpu" if a.device == "cuda" else ""), "--out", "OUT",
+            "--shard", "JOB/NJ", "--device", a.device] + (["--batch-size", str(a.pl_batch)] if a.pl_batch else [])
+
+
+def run_pseudo_ab(a, tmp: Path, deadline: float) -> dict:
+    """One cold pseudo-labelling job, the same data, cuDNN attention off (default) and on."""
+    cmd = pseudo_cmd(a, pseudo_data(a, tmp, a.pl_ab_copies, "unlabeled_ab"))
+    rows = {}
+    for tag, env in (("_default", {}), ("_cudnn_sdpa", {"TWISTER_CUDNN_SDPA": "1"})):
+        rows.update(sharded_jobs(a, "pseudo_ab", cmd, tmp, deadline, runs=((1, tag),), extra_env=env)[0])
+    rows["utterances"] = a.pl_utts * a.pl_ab_copies
+    w = [rows[f"jobs1{t}"]["work_s"] for t in ("_default", "_cudnn_sdpa")]
+    if all(w):
+        rows["work_speedup_without_cudnn"] = w[1][0] / w[0][0]
+    return rows
+
+
 def run_pseudo(a, tmp: Path, deadline: float) -> dict:
-    data = pseudo_data(a, tmp)
-    cmd = [sys.executable, "-m", "twister_plugin.bin.pseudo_label", "--data", str(data), "--model", a.model,
-           "--config", str(PSEUDO_CONF).format("_gpu" if a.device == "cuda" else ""), "--out", "OUT",
-           "--shard", "JOB/NJ", "--device", a.device] + (["--batch-size", str(a.pl_batch)] if a.pl_batch else [])
+    cmd = pseudo_cmd(a, pseudo_data(a, tmp))
     rows, outs = sharded_jobs(a, "pseudo", cmd, tmp, deadline)
     rows["utterances"] = a.pl_utts * a.pl_repeat
     texts = [_read_text(outs[k] / "text") for k in ("jobs1", f"jobs{a.ngpu}")]
@@ -298,8 +329,9 @@ def run_synth(a, tmp: Path, deadline: float) -> dict:
     lines = corpus.read_text(encoding="utf-8").splitlines()[: a.tts_lines]
     text = tmp / "corpus.txt"
     text.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    batch = a.tts_batch or (64 if a.device == "cuda" else None)  # conf/profiles/gpu_s0150.sh: --batch_size 64
     cmd = [sys.executable, "-m", "twister_plugin.bin.synthesize", "--model_dir", a.tts_dir, "--text", str(text),
-           "--out", "OUT", "--shard", "JOB/NJ", "--device", a.device]
+           "--out", "OUT", "--shard", "JOB/NJ", "--device", a.device] + (["--batch_size", str(batch)] if batch else [])
     rows, outs = sharded_jobs(a, "synth", cmd, tmp, deadline)
     rows["wavs"] = {k: len(list((o / "wav").glob("*.wav"))) for k, o in outs.items()}
     return dict(rows, lines=len(lines))
@@ -339,7 +371,8 @@ def main(argv=None) -> None:
     report: dict = dict(meta=dict(card=card(a), ngpu=a.ngpu, backend=a.backend, device=a.device,
                                   size="test" if a.tiny else "base", model=a.model, global_batch=a.global_batch,
                                   steps=a.steps, warmup=a.warmup, lr=a.lr, fused_loss=a.fused_loss,
-                                  amp="bf16" if a.device == "cuda" else "off", full_finetune=True))
+                                  amp="bf16" if a.device == "cuda" else "off", full_finetune=True,
+                                  cudnn_sdpa=os.environ.get("TWISTER_CUDNN_SDPA") == "1"))
     with tempfile.TemporaryDirectory(prefix="multi_gpu.") as d:
         tmp = Path(d)
         if not a.skip_ddp:
@@ -349,6 +382,13 @@ def main(argv=None) -> None:
             if a.weak:
                 phase(report, "ddp_1_per_rank_batch", run_ddp, a, 1, tmp, deadline, a.global_batch // a.ngpu)
                 report["ddp_weak"] = weak_scaling(report["ddp_1_per_rank_batch"], report[f"ddp_{a.ngpu}"])
+        if not a.skip_pseudo and a.pl_ab_copies:
+            phase(report, "pseudo_label_cudnn_ab", run_pseudo_ab, a, tmp, deadline)
+            work = report["pseudo_label_cudnn_ab"].get("jobs1_default", {}).get("work_s")
+            if a.pl_target_s and work:
+                per_copy = work[0] / a.pl_ab_copies
+                a.pl_repeat = max(2, min(a.pl_repeat, int(a.pl_target_s / per_copy)))
+                report["meta"]["pl_repeat_used"] = a.pl_repeat
         if not a.skip_pseudo:
             phase(report, "pseudo_label", run_pseudo, a, tmp, deadline)
         if a.tts_dir:

@@ -29,7 +29,7 @@ from twister_plugin.data.audio import AudioError
 from twister_plugin.data.kaldi import DataError, read_kaldi_dir
 from twister_plugin.data.manifest import read_manifest
 from twister_plugin.decode import BatchedDecoder, DecoderConfig
-from twister_plugin.utils.fast_import import skip_espnet_typechecks
+from twister_plugin.utils.fast_import import fast_exit, skip_espnet_typechecks
 from twister_plugin.utils.fileio import atomic_open, atomic_write_text
 from twister_plugin.utils.log import log_config, setup_logging
 from twister_plugin.whisper import WhisperFormatError
@@ -110,4 +110,4 @@ def decode_one(dd, decoder, bs: int, language: str | None, device: str, on_bad_a
 
 if __name__ == "__main__":
     skip_espnet_typechecks()  # a job that loads a trained model (see utils/fast_import.py)
-    sys.exit(main(sys.argv[1:]))
+    fast_exit(main(sys.argv[1:]))

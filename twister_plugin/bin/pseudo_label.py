@@ -21,7 +21,7 @@ import torch
 
 from twister_plugin.asr.pseudo_label import PseudoLabelError, load_config, run_shard
 from twister_plugin.asr.pseudo_merge import all_done, merge
-from twister_plugin.utils.fast_import import skip_espnet_typechecks
+from twister_plugin.utils.fast_import import fast_exit, skip_espnet_typechecks
 from twister_plugin.utils.log import log_config, setup_logging
 
 logger = logging.getLogger("pseudo_label")
@@ -93,4 +93,4 @@ def make_decoder(model_path: str, device: str, cfg):
 
 if __name__ == "__main__":
     skip_espnet_typechecks()  # a job that loads a trained model (see utils/fast_import.py)
-    main()
+    fast_exit(main())

@@ -36,7 +36,7 @@ from twister_plugin.decode import BatchedDecoder, DecoderConfig
 from twister_plugin.scoring.metrics import get_metric
 from twister_plugin.scoring.score import UttScore, score
 from twister_plugin.utils.fileio import atomic_open, atomic_write_text
-from twister_plugin.utils.fast_import import skip_espnet_typechecks
+from twister_plugin.utils.fast_import import fast_exit, skip_espnet_typechecks
 from twister_plugin.utils.log import log_config, setup_logging
 
 logger = logging.getLogger("roundtrip_filter")
@@ -148,4 +148,4 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     skip_espnet_typechecks()  # a job that loads a trained model (see utils/fast_import.py)
-    sys.exit(main(sys.argv[1:]))
+    fast_exit(main(sys.argv[1:]))

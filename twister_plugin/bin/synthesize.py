@@ -16,12 +16,11 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-from twister_plugin.utils.fast_import import skip_espnet_typechecks
+from twister_plugin.utils.fast_import import fast_exit, skip_espnet_typechecks
 from twister_plugin.utils.log import log_config, process_seconds, setup_logging
 
 
@@ -90,4 +89,4 @@ def _has_cuda() -> bool:
 
 if __name__ == "__main__":
     skip_espnet_typechecks()  # a job that loads a trained model (see utils/fast_import.py)
-    sys.exit(main())
+    fast_exit(main())

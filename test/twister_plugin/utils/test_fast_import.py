@@ -43,3 +43,24 @@ def test_espnet_imported_first_keeps_them():
     p = _probe(before="import espnet2.layers.utterance_mvn", TWISTER_TYPECHECK="0")
     assert p.returncode != 0 and p.stdout.split() == ["kept"]
     assert "TypeCheckError" in p.stderr
+
+
+EXIT_PROBE = """
+import atexit, logging, sys
+from twister_plugin.utils.fast_import import fast_exit
+from twister_plugin.utils.log import setup_logging
+setup_logging()
+atexit.register(lambda: print("teardown ran"))
+print("buffered line")          # stdout is a pipe here: block-buffered until the flush
+logging.getLogger("job").info("job log line")
+fast_exit({code})
+"""
+
+
+@pytest.mark.parametrize("code, rc", [("3", 3), ("None", 0)])
+def test_fast_exit_keeps_the_output_and_the_code_and_skips_the_teardown(code, rc):
+    p = subprocess.run([sys.executable, "-c", EXIT_PROBE.format(code=code)], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == rc
+    assert p.stdout.splitlines() == ["buffered line"]  # flushed; the atexit handler never ran
+    assert "job log line" in p.stderr
