@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -178,9 +179,18 @@ def timed_run(cmd: list[str], env: dict, deadline: float, log: Path, cwd: Path =
         raise TimeoutError(f"budget spent before: {' '.join(cmd[:6])} ...")
     t0 = time.perf_counter()
     with open(log, "w") as f:
+        # own process group: on timeout the jobs run.pl started go too (session 7 lost a report to
+        # shard jobs that outlived their run.pl and kept writing into the temp dir)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            subprocess.run(cmd, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT, timeout=left,
-                           check=True)
+            rc = proc.wait(timeout=left)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+        try:
+            if rc:
+                raise subprocess.CalledProcessError(rc, cmd)
         except subprocess.CalledProcessError as e:
             raise RuntimeError(f"exit {e.returncode}: {' '.join(cmd[:8])} ... (log {log}):\n"
                                + _errors(log)) from None
@@ -353,13 +363,23 @@ def card(a) -> str:
     return f"{torch.cuda.device_count()}x {torch.cuda.get_device_name(0)}"
 
 
-def phase(report: dict, key: str, fn, *args) -> None:
+def phase(report: dict, key: str, fn, *args, out: str | None = None) -> None:
+    """Run one measurement; the report so far is written after each (a later phase may not end)."""
     t0 = time.perf_counter()
     try:
         report[key] = fn(*args)
     except (RuntimeError, TimeoutError, subprocess.TimeoutExpired, ValueError, OSError) as e:
         report[key] = dict(error=str(e)[-3000:])
     print(f"[multi_gpu] {key}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    if out:
+        write_report(report, out)
+
+
+def write_report(report: dict, out: str) -> None:
+    from twister_plugin.utils.fileio import atomic_open
+
+    with atomic_open(out) as f:
+        json.dump(report, f, indent=1)
 
 
 def main(argv=None) -> None:
@@ -373,31 +393,28 @@ def main(argv=None) -> None:
                                   steps=a.steps, warmup=a.warmup, lr=a.lr, fused_loss=a.fused_loss,
                                   amp="bf16" if a.device == "cuda" else "off", full_finetune=True,
                                   cudnn_sdpa=os.environ.get("TWISTER_CUDNN_SDPA") == "1"))
-    with tempfile.TemporaryDirectory(prefix="multi_gpu.") as d:
+    with tempfile.TemporaryDirectory(prefix="multi_gpu.", ignore_cleanup_errors=True) as d:
         tmp = Path(d)
         if not a.skip_ddp:
-            phase(report, "ddp_1", run_ddp, a, 1, tmp, deadline)
-            phase(report, f"ddp_{a.ngpu}", run_ddp, a, a.ngpu, tmp, deadline)
+            phase(report, "ddp_1", run_ddp, a, 1, tmp, deadline, out=a.out)
+            phase(report, f"ddp_{a.ngpu}", run_ddp, a, a.ngpu, tmp, deadline, out=a.out)
             report["ddp_compare"] = compare_losses(report["ddp_1"], report[f"ddp_{a.ngpu}"])
             if a.weak:
-                phase(report, "ddp_1_per_rank_batch", run_ddp, a, 1, tmp, deadline, a.global_batch // a.ngpu)
+                phase(report, "ddp_1_per_rank_batch", run_ddp, a, 1, tmp, deadline, a.global_batch // a.ngpu, out=a.out)
                 report["ddp_weak"] = weak_scaling(report["ddp_1_per_rank_batch"], report[f"ddp_{a.ngpu}"])
         if not a.skip_pseudo and a.pl_ab_copies:
-            phase(report, "pseudo_label_cudnn_ab", run_pseudo_ab, a, tmp, deadline)
+            phase(report, "pseudo_label_cudnn_ab", run_pseudo_ab, a, tmp, deadline, out=a.out)
             work = report["pseudo_label_cudnn_ab"].get("jobs1_default", {}).get("work_s")
             if a.pl_target_s and work:
                 per_copy = work[0] / a.pl_ab_copies
                 a.pl_repeat = max(2, min(a.pl_repeat, int(a.pl_target_s / per_copy)))
                 report["meta"]["pl_repeat_used"] = a.pl_repeat
         if not a.skip_pseudo:
-            phase(report, "pseudo_label", run_pseudo, a, tmp, deadline)
+            phase(report, "pseudo_label", run_pseudo, a, tmp, deadline, out=a.out)
         if a.tts_dir:
-            phase(report, "synthesize", run_synth, a, tmp, deadline)
+            phase(report, "synthesize", run_synth, a, tmp, deadline, out=a.out)
     report["meta"]["total_s"] = round(time.perf_counter() - t0, 1)
-    from twister_plugin.utils.fileio import atomic_open
-
-    with atomic_open(a.out) as f:
-        json.dump(report, f, indent=1)
+    write_report(report, a.out)
     print(json.dumps(report, indent=1))
 
 
