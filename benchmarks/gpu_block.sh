@@ -33,7 +33,8 @@
 #   (.carry/tts_dump, paths as @DUMP@) on GPU 0 while benchmarks/sdpa_shapes.py runs on GPU 1, then
 #   multi_gpu.py --weak (SCALE_STEPS, default 30) with pseudo-labelling sized to ~SCALE_PL_S s of
 #   one job (default 50; at most SCALE_PL_REPEAT x 500 utterances) after a cuDNN-attention A/B,
-#   and synthesis of the whole corpus (SCALE_TTS_LINES), watched by gpu_poll.sh wait
+#   and synthesis of SCALE_TTS_LINES corpus sentences (default 12000: ~10 ms each for one job on an
+#   H100 at batch 64, session 7), watched by gpu_poll.sh wait
 # Session 6 ran (benchmarks/RESULTS.md) on one H100: BLOCK_GPUS=1 BLOCK_PROFILE=conf/profiles/gpu_s0150_long.sh
 #   BLOCK_SKIP_BENCH=1 BLOCK_SKIP_LM=1 BLOCK_ORACLE=1 BLOCK_FILTER_TAG=mer
 #   BLOCK_FILTER_OPTS="--metric mer --max_err 30" TTS_MIN=9 ... part weights start (23 min);
@@ -152,7 +153,7 @@ scaling() {  # issue 11 on a 2-GPU machine, nothing else running: a quick TTS, t
   timeout "$budget" python3 benchmarks/multi_gpu.py --model "$W" --manifest "$S0150" --weak --global_batch 256 \
       --steps "${SCALE_STEPS:-30}" --pl_ab_copies 2 --pl_target_s "${SCALE_PL_S:-50}" --pl_repeat "${SCALE_PL_REPEAT:-80}" \
       --tts_dir "$HOME/tts_quick" --tts_text "$DATA/text/zh_news_open.txt" \
-      --tts_lines "${SCALE_TTS_LINES:-40000}" --budget_s "$((budget - 20))" --out "$B/out/multi_gpu_s7.json" > "$B/multi_gpu_s7.log" 2>&1
+      --tts_lines "${SCALE_TTS_LINES:-12000}" --budget_s "$((budget - 20))" --out "$B/out/multi_gpu_s7.json" > "$B/multi_gpu_s7.log" 2>&1
   say main "multi_gpu rc $?"; touch "$B/ALL_DONE"
 }
 
