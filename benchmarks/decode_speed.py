@@ -170,7 +170,16 @@ def main() -> None:
     p.add_argument("--cpu_load", type=int, default=0,
                    help="busy processes spinning on the host CPUs while every system runs "
                         "(a shared host: other jobs' data loaders); 0: none")
+    p.add_argument("--cudnn_sdpa", action="store_true",
+                   help="keep torch's default SDPA order (cuDNN first on an H100) for every system; default: "
+                        "cuDNN attention off for every system, as the plugin runs (twister_plugin/utils/attention.py)")
     a = p.parse_args()
+    if a.cudnn_sdpa:  # BatchedDecoder (system d) keeps it too, so that all systems share one setting
+        os.environ["TWISTER_CUDNN_SDPA"] = "1"
+    else:
+        from twister_plugin.utils.attention import avoid_cudnn_attention
+
+        avoid_cudnn_attention()
     burners = start_cpu_load(a.cpu_load)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -195,7 +204,7 @@ def main() -> None:
     meta = dict(card=card, torch=torch.__version__, whisper=whisper.__version__, load_audio_s=round(load_s, 2),
                 weights=f"random init {a.random_init} (speed only)" if a.random_init else a.model,
                 forced_tokens=FORCED["tokens"] or None, cpu_load=a.cpu_load,
-                host_cpus=os.cpu_count())
+                host_cpus=os.cpu_count(), cudnn_sdpa=torch.backends.cuda.cudnn_sdp_enabled())
     for s in a.systems.split(","):
         if s == "a":
             n = min(a.limit_a, len(ids))
