@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TABLES = ("wav.scp", "text", "text.spoken", "utt2spk", "utt2lang", "utt2dur")
-SHARD_ONLY = "utt2num_samples"  # per shard: the merge builds lhotse recordings without reopening the wavs
+SHARD_ONLY = "utt2frames"  # per shard, "frames rate": the merge builds lhotse recordings without reopening wavs
 
 
 def write_wav(path: Path, wav: np.ndarray, fs: int) -> None:
