@@ -78,3 +78,32 @@ def fastspeech_tiny_batch(data_root: Path, tiny_config: Path):
     tlens = torch.tensor([12, 9, 15])
     text = torch.randint(1, 30, (3, 15), generator=g) * (torch.arange(15)[None] < tlens[:, None])
     return text, tlens, feats, flens, torch.randn(3, 8, generator=g)
+
+
+def assert_direct_load_matches_task(exp: Path, checkpoint: str) -> None:
+    """``twister_plugin.tts.loader`` builds, for a trained model dir, exactly what ESPnet's task
+    builds: the same modules (repr) and the same weights, key by key."""
+    import torch
+
+    from twister_plugin.tts.loader import build_direct, direct_build_supported, load_tts
+    from twister_plugin.tts.task import task_for
+
+    direct, args = load_tts(exp / "config.yaml", exp / checkpoint, "cpu")
+    assert direct_build_supported(args) is None
+    assert type(direct).__name__ == type(build_direct(args)).__name__
+    ref, _ = task_for(args.tts).build_model_from_file(exp / "config.yaml", exp / checkpoint, "cpu")
+    assert repr(direct) == repr(ref.eval())
+    a, b = direct.state_dict(), ref.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+SYNTH_IMPORTS_PROBE = """
+import sys
+from twister_plugin.utils.fast_import import skip_espnet_typechecks
+skip_espnet_typechecks()
+from twister_plugin.tts.synthesize import SynthConfig, Synthesizer
+Synthesizer(sys.argv[1], SynthConfig(device="cpu"))
+print(sorted(m for m in ("espnet2.tasks.abs_task", "transformers") if m in sys.modules))
+"""

@@ -125,10 +125,8 @@ class Synthesizer:
     """
 
     def __init__(self, model_dir: str | Path, config: SynthConfig, model_file: str | None = None):
-        import yaml
-
+        from twister_plugin.tts.loader import load_tts
         from twister_plugin.tts.synth_engines import engine_for
-        from twister_plugin.tts.task import task_for
 
         self.dir, self.config = Path(model_dir), config
         if not (self.dir / "config.yaml").is_file():
@@ -136,8 +134,7 @@ class Synthesizer:
         ckpt = Path(model_file) if model_file else pick_model_file(self.dir)
         if not ckpt.exists():
             raise FileNotFoundError(f"{ckpt}: no such model file")
-        task = task_for(yaml.safe_load((self.dir / "config.yaml").read_text()).get("tts"))
-        model, args = task.build_model_from_file(self.dir / "config.yaml", ckpt, config.device)
+        model, args = load_tts(self.dir / "config.yaml", ckpt, config.device)  # without ESPnet's task
         self.model = model.eval()
         self.engine = engine_for(self.model, args, config.noise_scale, config.noise_scale_dur,
                                  config.gl_iters)

@@ -14,7 +14,9 @@ from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
 
 from twister_plugin.bin import synthesize as synth_bin
 from twister_plugin.bin import tts_prepare, tts_train
-from twister_plugin.testing.tts import S0150, read_manifest, rows_to_kaldi_dir, tiny_whisper_checkpoint
+from twister_plugin.testing.tts import (S0150, assert_direct_load_matches_task, read_manifest, rows_to_kaldi_dir,
+                                        tiny_whisper_checkpoint)
+from twister_plugin.tts.loader import load_tts
 from twister_plugin.tts.fastspeech import TwisterFastSpeech, fit_durations
 from twister_plugin.tts.task import TwisterMelTTSTask, TwisterTTSTask, task_for
 
@@ -294,3 +296,18 @@ def test_tts_pick_links_the_checkpoint_with_the_best_round_trip(trained, tmp_pat
     assert "设定二十九度" in (trained / "data" / "text").read_text(encoding="utf-8")
     assert sorted(tts_pick.sentences(corpus, trained / "data" / "text", 10, 0)) == sorted(
         ["今天天气很好", "我们去公园散步", "打开空调"])
+
+
+def test_synthesis_builds_the_model_espnet_builds_without_its_task(trained):
+    assert_direct_load_matches_task(trained / "exp", "valid.synth_loss.best.pth")
+
+
+def test_a_checkpoint_the_direct_build_does_not_match_goes_through_espnet(trained, tmp_path, caplog):
+    state = torch.load(trained / "exp" / "valid.synth_loss.best.pth", weights_only=False)
+    state["tts.unexpected"] = torch.zeros(1)  # ESPnet loads with strict=False; the direct build refuses
+    torch.save(state, tmp_path / "odd.pth")
+    with caplog.at_level("INFO", logger="twister_plugin.tts.loader"):
+        model, args = load_tts(trained / "exp" / "config.yaml", tmp_path / "odd.pth")
+    assert "loading through ESPnet's task" in caplog.text and "unexpected" in caplog.text
+    ref = torch.load(trained / "exp" / "valid.synth_loss.best.pth", weights_only=False)
+    assert all(torch.equal(v, ref[k]) for k, v in model.state_dict().items())

@@ -1,6 +1,8 @@
 """Tiny VITS trained a few steps on real S0150 audio, then synthesis (CPU, ~1-2 min)."""
 import gzip
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,8 @@ import soundfile as sf
 from twister_plugin.bin import synthesize as synth_bin
 from twister_plugin.bin import tts_prepare, tts_train
 from twister_plugin.testing.tts import (
-    S0150, code_switched, read_manifest, tiny_whisper_checkpoint, rows_to_kaldi_dir)
+    S0150, SYNTH_IMPORTS_PROBE, assert_direct_load_matches_task, code_switched, read_manifest,
+    rows_to_kaldi_dir, tiny_whisper_checkpoint)
 
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO / ".." / "shared" / "data"
@@ -100,3 +103,11 @@ def test_training_resumes_from_checkpoint(trained):
                            "--output_dir", str(exp), "--device", "cpu", "--max_epoch", "3"]) == 0
     assert (exp / "3epoch.pth").exists()
     assert (exp / "2epoch.pth").stat().st_mtime_ns == before  # epochs 1-2 were not redone
+
+
+def test_synthesis_builds_the_model_espnet_builds_without_its_task(trained):
+    assert_direct_load_matches_task(trained / "exp", "train.total_count.best.pth")
+    p = subprocess.run([sys.executable, "-c", SYNTH_IMPORTS_PROBE, str(trained / "exp")],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.split("\n")[-2] == "[]"  # neither ESPnet's task module nor transformers imported
