@@ -38,8 +38,10 @@
 # Session 6 ran (benchmarks/RESULTS.md) on one H100: BLOCK_GPUS=1 BLOCK_PROFILE=conf/profiles/gpu_s0150_long.sh
 #   BLOCK_SKIP_BENCH=1 BLOCK_SKIP_LM=1 BLOCK_ORACLE=1 BLOCK_FILTER_TAG=mer
 #   BLOCK_FILTER_OPTS="--metric mer --max_err 30" TTS_MIN=9 ... part weights start (23 min);
-#   on 2 GPUs: part weights scale. Still to measure: `scale` again (its shard jobs now get
-#   OMP_NUM_THREADS=1 and the GPU pseudo-label config) and gpu_session.sh contention (issue 7).
+#   on 2 GPUs: part weights scale. Session 7 (2x H100): part weights scale; the synthesis phase of
+#   the whole corpus ran past the budget, so multi_gpu.py was rerun by hand with --tts_lines 4000.
+#   Still to measure: `scale` with bytecode compiled at setup and the faster synthesis start
+#   (tts/loader.py), and gpu_session.sh contention (issue 7).
 # Logs: ~/blk/*.log; results: ~/blk/out/ and the recipe's exp/ (collected by gpu_poll.sh).
 set -uo pipefail
 export PYTHONPATH=$HOME/site:$PWD PYTHONUNBUFFERED=1 PATH=$HOME/bin:$PATH TWISTER_DATA=$HOME/data
