@@ -24,7 +24,7 @@ from twister_plugin.asr.pseudo_label import (
     PseudoLabelConfig, PseudoLabelError, read_records, shard_paths, write_records,
 )
 from twister_plugin.data import AudioError, DataDir, Segment, probe_audio, write_kaldi_dir
-from twister_plugin.utils.fileio import atomic_open, atomic_write_text
+from twister_plugin.utils.fileio import atomic_open, atomic_write_text, exclusive
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +78,14 @@ def judge(rec: dict, cfg: PseudoLabelConfig, t2s) -> dict:
 
 
 def merge(out: str | Path, cfg: PseudoLabelConfig, n_shards: int | None = None) -> dict:
-    """Merge the shards of ``out``; return the report."""
+    """Merge the shards of ``out``; return the report. One merge at a time: the last two shards
+    of a run may finish, and both merge, together."""
     out = Path(out)
+    with exclusive(out / ".merge.lock"):
+        return _merge(out, cfg, n_shards)
+
+
+def _merge(out: Path, cfg: PseudoLabelConfig, n_shards: int | None) -> dict:
     plan = read_plan(out, n_shards)
     t2s = None
     if cfg.t2s:

@@ -10,7 +10,7 @@ import numpy as np
 import soundfile as sf
 
 from twister_plugin.data.kaldi import DataDir, read_table, write_kaldi_dir
-from twister_plugin.utils.fileio import atomic_open, atomic_write_text
+from twister_plugin.utils.fileio import atomic_open, atomic_write_text, exclusive
 
 if TYPE_CHECKING:
     from twister_plugin.tts.synthesize import Job
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 TABLES = ("wav.scp", "text", "text.spoken", "utt2spk", "utt2lang", "utt2dur")
 SHARD_ONLY = "utt2frames"  # per shard, "frames rate": the merge builds lhotse recordings without reopening wavs
+SHARD_TABLES = TABLES + (SHARD_ONLY,)
 
 
 def write_wav(path: Path, wav: np.ndarray, fs: int) -> None:
@@ -43,7 +44,7 @@ class ShardWriter:
     def __init__(self, out: Path, shard: int, num_shards: int):
         self.dir = shard_dir(out, shard, num_shards)
         (self.dir / ".done").unlink(missing_ok=True)
-        self.rows: dict[str, dict[str, str]] = {t: {} for t in TABLES + (SHARD_ONLY,)}
+        self.rows: dict[str, dict[str, str]] = {t: {} for t in SHARD_TABLES}
         self.skipped: dict[str, str] = {}
 
     def add(self, job: "Job", wav_path: Path) -> None:
@@ -83,10 +84,16 @@ def merge_if_complete(out: Path, num_shards: int, fs: int) -> bool:
     dirs = [shard_dir(out, j, num_shards) for j in range(1, num_shards + 1)]
     if not all((d / ".done").exists() for d in dirs):
         return False
+    with exclusive(out / ".merge.lock"):  # the last two shards may finish, and merge, together
+        _merge(out, dirs)
+    return True
+
+
+def _merge(out: Path, dirs: list[Path]) -> None:
     (out / ".done").unlink(missing_ok=True)
-    merged: dict[str, dict[str, str]] = {t: {} for t in TABLES + (SHARD_ONLY,)}
+    merged: dict[str, dict[str, str]] = {t: {} for t in SHARD_TABLES}
     for d in dirs:
-        for name in TABLES + (SHARD_ONLY,):
+        for name in SHARD_TABLES:
             merged[name].update(_read_kv(d / name))
     dd = DataDir(wav_scp=merged["wav.scp"], utt2spk=merged["utt2spk"], text=merged["text"],
                  utt2lang=merged["utt2lang"],
@@ -95,8 +102,7 @@ def merge_if_complete(out: Path, num_shards: int, fs: int) -> bool:
     _write_kv(out / "text.spoken", merged["text.spoken"])
     _write_lhotse(out, merged)
     atomic_write_text(out / ".done", "")
-    log.info("merged %d shards: %d utterances -> %s", num_shards, len(merged["wav.scp"]), out)
-    return True
+    log.info("merged %d shards: %d utterances -> %s", len(dirs), len(merged["wav.scp"]), out)
 
 
 def _write_lhotse(out: Path, t: dict[str, dict[str, str]]) -> None:

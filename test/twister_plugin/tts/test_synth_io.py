@@ -2,6 +2,8 @@
 (no wav is opened again at merge time) and equal lhotse's own reading of the files."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from lhotse import Recording, RecordingSet, SupervisionSet
 
@@ -49,3 +51,26 @@ def test_shards_written_before_the_table_still_merge_from_the_headers(tmp_path):
     assert merge_if_complete(tmp_path, 2, FS)
     recs = RecordingSet.from_file(tmp_path / "recordings.jsonl.gz")
     assert {r.id: r.to_dict() for r in recs} == _expected(tmp_path)
+
+
+def _merge_many(out: str, times: int) -> None:
+    for _ in range(times):
+        assert merge_if_complete(Path(out), 2, FS)
+
+
+def test_two_jobs_merging_at_once_both_succeed_with_the_same_output(tmp_path):
+    """The last two shards of a run can finish together and both merge (session 7: two
+    pseudo-labelling jobs collided on the data dir's staged files)."""
+    import multiprocessing as mp
+
+    _write_shards(tmp_path)
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_merge_many, args=(str(tmp_path), 15)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    recs = RecordingSet.from_file(tmp_path / "recordings.jsonl.gz")
+    assert {r.id: r.to_dict() for r in recs} == _expected(tmp_path)
+    assert (tmp_path / ".done").exists()
