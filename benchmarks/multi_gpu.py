@@ -188,12 +188,8 @@ def timed_run(cmd: list[str], env: dict, deadline: float, log: Path, cwd: Path =
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             raise
-        try:
-            if rc:
-                raise subprocess.CalledProcessError(rc, cmd)
-        except subprocess.CalledProcessError as e:
-            raise RuntimeError(f"exit {e.returncode}: {' '.join(cmd[:8])} ... (log {log}):\n"
-                               + _errors(log)) from None
+    if rc:
+        raise RuntimeError(f"exit {rc}: {' '.join(cmd[:8])} ... (log {log}):\n" + _errors(log))
     return round(time.perf_counter() - t0, 2)
 
 

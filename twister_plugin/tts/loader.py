@@ -41,17 +41,17 @@ def _class(table: dict, name: str):
 
 def direct_build_supported(args: argparse.Namespace) -> str | None:
     """None when :func:`build_direct` can build this config, else the reason it cannot."""
-    tts = (getattr(args, "tts", None) or "").lower()
-    if tts not in TTS_CLASSES:
-        return f"tts {args.tts!r}"
-    if getattr(args, "odim", None) is not None or (args.feats_extract or "").lower() not in FEATS_CLASSES:
-        return f"feats_extract {args.feats_extract!r} / odim {getattr(args, 'odim', None)!r}"
-    if args.normalize is not None and args.normalize.lower() not in NORMALIZE_CLASSES:
-        return f"normalize {args.normalize!r}"
+    tts, feats, odim, normalize = (getattr(args, k, None) for k in ("tts", "feats_extract", "odim", "normalize"))
+    if (tts or "").lower() not in TTS_CLASSES:
+        return f"tts {tts!r}"
+    if odim is not None or (feats or "").lower() not in FEATS_CLASSES:
+        return f"feats_extract {feats!r} / odim {odim!r}"
+    if normalize is not None and normalize.lower() not in NORMALIZE_CLASSES:
+        return f"normalize {normalize!r}"
     extra = [k for k in UNSUPPORTED if getattr(args, k, None) is not None]
     if extra or getattr(args, "use_adapter", False):
         return f"{', '.join(extra) or 'adapter'} set"
-    if not isinstance(args.token_list, list):
+    if not isinstance(getattr(args, "token_list", None), list):
         return "token_list is not a list"
     return None
 
