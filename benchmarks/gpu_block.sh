@@ -35,6 +35,10 @@
 #   one job (default 50; at most SCALE_PL_REPEAT x 500 utterances) after a cuDNN-attention A/B,
 #   and synthesis of SCALE_TTS_LINES corpus sentences (default 12000: ~10 ms each for one job on an
 #   H100 at batch 64, session 7), watched by gpu_poll.sh wait
+#   `synth` (issue 11's synthesis shards alone, no Whisper weights: setup carries .whl, .carry/data
+#   with text/ and the S0150 manifest, and .carry/tts_dump from benchmarks/make_tts_dump.sh): the
+#   quick TTS, then SYNTH_RUNS (2) multi_gpu.py runs over SYNTH_LINES (16000) sentences, then
+#   synthesize --writers 0 vs 4 (SYNTH_AB_WRITERS) over SYNTH_AB_LINES (4000)
 # Session 6 ran (benchmarks/RESULTS.md) on one H100: BLOCK_GPUS=1 BLOCK_PROFILE=conf/profiles/gpu_s0150_long.sh
 #   BLOCK_SKIP_BENCH=1 BLOCK_SKIP_LM=1 BLOCK_ORACLE=1 BLOCK_FILTER_TAG=mer
 #   BLOCK_FILTER_OPTS="--metric mer --max_err 30" TTS_MIN=9 ... part weights start (23 min);
@@ -144,10 +148,7 @@ orchestrate() {
 scaling() {  # issue 11 on a 2-GPU machine, nothing else running: a quick TTS, then multi_gpu.py
   say main "scaling: fastspeech_base on the carried dump (${SCALE_TTS_MIN:-2} min) on GPU 0; sdpa_shapes on GPU 1"
   CUDA_VISIBLE_DEVICES=1 timeout 120 python3 benchmarks/sdpa_shapes.py --out "$B/out/sdpa_shapes.json" > "$B/sdpa_shapes.log" 2>&1 &
-  CUDA_VISIBLE_DEVICES=0 timeout 300 python3 -m twister_plugin.bin.tts_train --config $R/conf/tts/fastspeech_base.yaml \
-      --dump "$HOME/tts_dump" --output_dir "$HOME/tts_quick" --device cuda --max_minutes "${SCALE_TTS_MIN:-2}" \
-      --num_iters_per_epoch 20 > "$B/tts_quick.log" 2>&1
-  say main "tts rc $?: $(ls "$HOME/tts_quick" | grep -c epoch.pth) epoch files"
+  quick_tts
   wait; say main "sdpa_shapes: $(tail -n 30 "$B/sdpa_shapes.log" | tr '\n' ' ' | cut -c1-900)"
   local budget=${SCALE_BUDGET:-780}
   # pseudo-labelling: 2 copies of S0150 once with and once without cuDNN attention, then enough
@@ -159,6 +160,34 @@ scaling() {  # issue 11 on a 2-GPU machine, nothing else running: a quick TTS, t
   say main "multi_gpu rc $?"; touch "$B/ALL_DONE"
 }
 
+quick_tts() {  # the 2-minute fastspeech_base of the synthesis shards (speed only), on GPU 0
+  CUDA_VISIBLE_DEVICES=0 timeout 300 python3 -m twister_plugin.bin.tts_train --config $R/conf/tts/fastspeech_base.yaml \
+      --dump "$HOME/tts_dump" --output_dir "$HOME/tts_quick" --device cuda --max_minutes "${SCALE_TTS_MIN:-2}" \
+      --num_iters_per_epoch 20 > "$B/tts_quick.log" 2>&1
+  say main "tts rc $?: $(ls "$HOME/tts_quick" | grep -c epoch.pth) epoch files"
+}
+
+synth_scaling() {  # issue 11's synthesis shards alone (no Whisper weights needed): SYNTH_RUNS runs
+  # of multi_gpu.py (1 job on GPU 0, then 2 jobs on GPUs 0-1) over SYNTH_LINES corpus sentences
+  say main "synth: fastspeech_base on the carried dump (${SCALE_TTS_MIN:-2} min) on GPU 0"
+  quick_tts
+  local k
+  for ((k = 1; k <= ${SYNTH_RUNS:-2}; k++)); do
+    timeout "${SYNTH_BUDGET:-420}" python3 benchmarks/multi_gpu.py --manifest "$S0150" --skip_ddp --skip_pseudo \
+        --tts_dir "$HOME/tts_quick" --tts_text "$DATA/text/zh_news_open.txt" --tts_lines "${SYNTH_LINES:-16000}" \
+        --budget_s "$((${SYNTH_BUDGET:-420} - 20))" --out "$B/out/multi_gpu_synth$k.json" > "$B/multi_gpu_synth$k.log" 2>&1
+    say main "multi_gpu synth run $k rc $?: $(grep -o '"scaling_efficiency[a-z_]*": [0-9.]*' "$B/out/multi_gpu_synth$k.json" | tr '\n' ' ')"
+  done
+  local w  # writer threads (synthesize --writers) vs writing in turn, SYNTH_AB_LINES sentences
+  for w in ${SYNTH_AB_WRITERS-0 4}; do
+    timeout 300 python3 benchmarks/multi_gpu.py --manifest "$S0150" --skip_ddp --skip_pseudo --tts_writers "$w" \
+        --tts_dir "$HOME/tts_quick" --tts_text "$DATA/text/zh_news_open.txt" --tts_lines "${SYNTH_AB_LINES:-4000}" \
+        --budget_s 280 --out "$B/out/multi_gpu_synth_writers$w.json" > "$B/multi_gpu_synth_writers$w.log" 2>&1
+    say main "writers $w rc $?: $(grep -o '"wall_s": [0-9.]*\|"scaling_efficiency[a-z_]*": [0-9.]*' "$B/out/multi_gpu_synth_writers$w.json" | tr '\n' ' ')"
+  done
+  touch "$B/ALL_DONE"
+}
+
 for step in "$@"; do
   case $step in
     setup|part|weights) bash benchmarks/gpu_session.sh "$step" || exit 1 ;;  # wheels, data, weights
@@ -168,5 +197,8 @@ for step in "$@"; do
     scale)   setsid nohup bash "$0" scale_run > "$B/main.log" 2>&1 < /dev/null &  # issue 11, in the background
              sleep 20; cat "$B/events.log" ;;
     scale_run) scaling ;;
+    synth)   setsid nohup bash "$0" synth_run > "$B/main.log" 2>&1 < /dev/null &  # issue 11's synthesis only
+             sleep 20; cat "$B/events.log" ;;
+    synth_run) synth_scaling ;;
   esac
 done

@@ -9,6 +9,11 @@ export PYTHONPATH=$HOME/site:$PWD PYTHONUNBUFFERED=1 PATH=$HOME/bin:$PATH
 OUT=${OUT:-/tmp/out}
 DATA=${DATA:-$HOME/data}
 W=$HOME/whisper/base.pt
+local_dump() {  # a small TTS dump (issue 11's synthesis shards, benchmarks/make_tts_dump.sh): paths made local
+  [ -d .carry/tts_dump ] || return 0
+  rm -rf "$HOME/tts_dump" && cp -r .carry/tts_dump "$HOME/tts_dump"
+  grep -rl "@DUMP@" "$HOME/tts_dump" | xargs -r sed -i "s|@DUMP@|$HOME/tts_dump|g"
+}
 for step in "$@"; do
   echo "=== $step $(date +%T)"
   case $step in
@@ -21,12 +26,10 @@ for step in "$@"; do
              mkdir -p "$HOME/bin" && rm -f "$HOME/bin/python"
              printf '#!/bin/sh\nexec %s "$@"\n' "$(PATH=${PATH#"$HOME"/bin:} command -v python3)" > "$HOME/bin/python"
              chmod +x "$HOME/bin/python"
+             local_dump  # a dump may come with setup too (gpu_block.sh synth needs no weights)
              nvidia-smi -L ;;  # imports are checked by `weights`: a wheel may come with a part
     part*)   mkdir -p "$HOME/parts" && cp .carry/p*/* "$HOME/parts/" && ls -la "$HOME/parts"
-             if [ -d .carry/tts_dump ]; then  # a small TTS dump (issue 11's synthesis shards): paths made local
-               rm -rf "$HOME/tts_dump" && cp -r .carry/tts_dump "$HOME/tts_dump"
-               grep -rl "@DUMP@" "$HOME/tts_dump" | xargs sed -i "s|@DUMP@|$HOME/tts_dump|g"
-             fi
+             local_dump
              # a wheel that did not fit the setup call's 64 MiB travels with a part (.carry/p1)
              ! ls .carry/p*/*.whl > /dev/null 2>&1 || python3 -m pip install -q --no-index --no-deps \
                  --no-compile --upgrade --target "$HOME/site" .carry/p*/*.whl \

@@ -67,6 +67,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--tts_lines", type=int, default=200, help="corpus lines to synthesise")
     p.add_argument("--tts_batch", type=int, help="synthesize --batch_size (default: the recipe's GPU "
                    "profile, 64, on cuda; the synthesizer's default on cpu)")
+    p.add_argument("--tts_writers", type=int, help="synthesize --writers (default: its own, 4 threads)")
     p.add_argument("--pl_ab_copies", type=int, default=0,
                    help="also pseudo-label this many copies of the utterances as ONE job twice, with cuDNN "
                         "attention off (the plugin's default) and on (TWISTER_CUDNN_SDPA=1): cold jobs, same data")
@@ -338,8 +339,13 @@ def run_synth(a, tmp: Path, deadline: float) -> dict:
     batch = a.tts_batch or (64 if a.device == "cuda" else None)  # conf/profiles/gpu_s0150.sh: --batch_size 64
     cmd = [sys.executable, "-m", "twister_plugin.bin.synthesize", "--model_dir", a.tts_dir, "--text", str(text),
            "--out", "OUT", "--shard", "JOB/NJ", "--device", a.device] + (["--batch_size", str(batch)] if batch else [])
+    if a.tts_writers is not None:
+        cmd += ["--writers", str(a.tts_writers)]
     rows, outs = sharded_jobs(a, "synth", cmd, tmp, deadline)
     rows["wavs"] = {k: len(list((o / "wav").glob("*.wav"))) for k, o in outs.items()}
+    for k, o in outs.items():  # where each job's work went (synthesize logs its Stopwatch)
+        rows[k]["parts_s"] = {part: job_work_seconds(o / "log", "synth", rf"'{part}': ([0-9.]+)")
+                              for part in ("plan_s", "speak_s", "write_s", "merge_s")}
     return dict(rows, lines=len(lines))
 
 

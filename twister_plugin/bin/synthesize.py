@@ -7,7 +7,7 @@ exist are kept, so rerunning after a crash only does what is missing.
 Usage:
     python -m twister_plugin.bin.synthesize --model_dir exp/tts --text corpus.txt \
         --out dump/synth [--shard 2/4] [--speakers seen|sample] [--speed-range 0.9,1.1] \
-        [--device cuda] [--batch_size 16] [--num_voices 20] [--seed 0] [--gl_iters 48]
+        [--device cuda] [--batch_size 16] [--num_voices 20] [--seed 0] [--gl_iters 48] [--writers 4]
     # --model_dir: a tts_train --output_dir (config.yaml, *.pth, tokens.txt, frontend.yaml,
     # voices.npz); its config's tts picks VITS or TwisterFastSpeech + Griffin-Lim
     # Slurm/run.pl array: JOB=1:4 ... --shard JOB/4 (or --nj 4 --job JOB); the last shard to
@@ -41,7 +41,7 @@ def parse(argv: list[str] | None):
     p.add_argument("--speed-range", "--speed_range", dest="speed_range", default="1.0,1.0",
                    help="LO,HI speaking-rate factors, drawn uniformly per sentence")
     p.add_argument("--device", default="cuda" if _has_cuda() else "cpu")
-    for name in ("num_voices", "batch_size", "max_phones", "seed", "gl_iters"):
+    for name in ("num_voices", "batch_size", "max_phones", "seed", "gl_iters", "writers"):
         p.add_argument(f"--{name}", type=int, default=getattr(d, name))
     for name in ("noise_scale", "noise_scale_dur", "max_seconds"):
         p.add_argument(f"--{name}", type=float, default=getattr(d, name))
@@ -56,13 +56,15 @@ def parse(argv: list[str] | None):
         lo, hi = (float(x) for x in a.speed_range.split(","))
     except ValueError:
         p.error(f"--shard J/N and --speed-range LO,HI expected, got {a.shard!r} {a.speed_range!r}")
+    if a.writers < 0:
+        p.error(f"--writers {a.writers}: want 0 (write in turn) or more threads")
     if not (1 <= shard <= num_shards and 0 < lo <= hi):
         p.error(f"need 1 <= J <= N and 0 < LO <= HI (got {a.shard}, {a.speed_range})")
     cfg = SynthConfig(speakers=a.speakers, num_voices=a.num_voices, speed_range=(lo, hi),
                       batch_size=a.batch_size, noise_scale=a.noise_scale,
                       noise_scale_dur=a.noise_scale_dur, max_phones=a.max_phones,
                       max_seconds=a.max_seconds, seed=a.seed, gl_iters=a.gl_iters,
-                      prefix=a.prefix, device=a.device)
+                      prefix=a.prefix, device=a.device, writers=a.writers)
     return a, cfg, shard, num_shards
 
 

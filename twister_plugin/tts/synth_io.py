@@ -21,13 +21,14 @@ SHARD_ONLY = "utt2frames"  # per shard, "frames rate": the merge builds lhotse r
 SHARD_TABLES = TABLES + (SHARD_ONLY,)
 
 
-def write_wav(path: Path, wav: np.ndarray, fs: int) -> None:
-    """16-bit PCM; peaks above full scale are scaled down (never clipped)."""
+def write_wav(path: Path, wav: np.ndarray, fs: int) -> int:
+    """16-bit PCM; peaks above full scale are scaled down (never clipped). Returns the frames written."""
     peak = float(np.abs(wav).max()) if len(wav) else 0.0
     if peak > 0.99:
         wav = wav * (0.99 / peak)
     with atomic_open(path, "wb") as f:
         sf.write(f, wav, fs, format="WAV", subtype="PCM_16")
+    return len(wav)
 
 
 def wav_ok(path: Path) -> bool:
@@ -47,16 +48,19 @@ class ShardWriter:
         self.rows: dict[str, dict[str, str]] = {t: {} for t in SHARD_TABLES}
         self.skipped: dict[str, str] = {}
 
-    def add(self, job: "Job", wav_path: Path) -> None:
+    def add(self, job: "Job", wav_path: Path, frames: int | None = None, fs: int | None = None) -> None:
+        """A written wav; ``frames`` and ``fs`` as written, else read from its header (a resumed wav)."""
         u = job.utt
         self.rows["wav.scp"][u] = str(wav_path.resolve())
         self.rows["text"][u] = job.text
         self.rows["text.spoken"][u] = job.spoken
         self.rows["utt2spk"][u] = job.voice
         self.rows["utt2lang"][u] = job.lang
-        info = sf.info(str(wav_path))
-        self.rows["utt2dur"][u] = f"{info.duration:.3f}"
-        self.rows[SHARD_ONLY][u] = f"{info.frames} {info.samplerate}"
+        if frames is None or fs is None:
+            info = sf.info(str(wav_path))
+            frames, fs = info.frames, info.samplerate
+        self.rows["utt2dur"][u] = f"{frames / fs:.3f}"
+        self.rows[SHARD_ONLY][u] = f"{frames} {fs}"
 
     def skip(self, job: "Job", reason: str) -> None:
         self.skipped[f"line{job.line:08d}"] = reason

@@ -14,6 +14,8 @@ utt id = "<voice>-<line:08d>"; voice = "<prefix>-<training speaker>" (seen) or
 from __future__ import annotations
 
 import logging
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -28,8 +30,11 @@ from twister_plugin.tts.speaker import VoiceBank
 from twister_plugin.tts.symbols import SymbolTable
 from twister_plugin.tts.text_norm import spoken_text
 from twister_plugin.tts.synth_io import ShardWriter, merge_if_complete, wav_ok, write_wav
+from twister_plugin.utils.timing import Stopwatch
 
 log = logging.getLogger(__name__)
+LOOKAHEAD = 2  # spoken batches that may wait for the writer threads (memory: ~3 batches of audio)
+
 # first that exists is used: GAN configs rank by train.total_count (= the latest epoch), mel
 # configs by valid.synth_loss (mel + duration loss, TwisterFastSpeech), older mel runs by
 # valid.mel_loss. The mel loss alone is teacher-forced (true durations), so it cannot see the
@@ -64,6 +69,7 @@ class SynthConfig:
     seed: int = 0  # voices/speeds depend on (seed, line number) only
     prefix: str = "synth"  # speaker/utterance id prefix
     device: str = "cpu"  # torch device
+    writers: int = 4  # threads writing wavs while the model speaks the next batch; 0: write in turn
 
 
 @dataclass
@@ -180,8 +186,8 @@ class Synthesizer:
         max_frames = int(self.config.max_seconds * self.fs / hop)
         wav, frames = self.engine.speak(text, lengths, spembs, sids, alpha,
                                         max_frames)  # wav (B, T_wav), frames (B,)
-        return [None if int(n) > max_frames else wav[b, : int(n) * hop].float().cpu().numpy()
-                for b, n in enumerate(frames)]
+        wav, frames = wav.float().cpu().numpy(), frames.tolist()  # one copy back (batches are length-sorted)
+        return [None if n > max_frames else wav[b, : n * hop] for b, n in enumerate(frames)]
 
 
 def synthesize_shard(synth: Synthesizer, corpus: Path, out: Path, shard: int = 1,
@@ -189,7 +195,9 @@ def synthesize_shard(synth: Synthesizer, corpus: Path, out: Path, shard: int = 1
     """Synthesise one shard (resumable); merge all shards when this was the last one."""
     if not 1 <= shard <= num_shards:
         raise ValueError(f"shard {shard}/{num_shards}: want 1 <= shard <= num_shards")
-    jobs = synth.plan(list(read_corpus(corpus, shard, num_shards)), where=str(corpus))
+    clock = Stopwatch()
+    with clock("plan_s"):  # g2p of the shard's lines (CPU)
+        jobs = synth.plan(list(read_corpus(corpus, shard, num_shards)), where=str(corpus))
     writer = ShardWriter(out, shard, num_shards)
     eligible = []
     for job in jobs:
@@ -213,21 +221,57 @@ def synthesize_shard(synth: Synthesizer, corpus: Path, out: Path, shard: int = 1
             todo.append((b, batch))
     with tqdm(total=sum(len(batch) for _, batch in todo), desc=f"synthesize {shard}/{num_shards}",
               unit="utt") as bar:
+        _speak_and_write(synth, todo, writer, out, clock, bar)
+    stats = writer.finish(resumed=resumed)
+    with clock("merge_s"):  # only the last shard to finish merges
+        merge_if_complete(out, num_shards, synth.fs)
+    return dict(stats, **clock.seconds())
+
+
+def _speak_and_write(synth: Synthesizer, todo: list[tuple[int, list[Job]]], writer: ShardWriter,
+                     out: Path, clock: Stopwatch, bar: tqdm) -> None:
+    """Speak the batches in order; ``config.writers`` threads write a batch's wavs while the model
+    speaks the next ones (at most LOOKAHEAD batches wait). Entries reach ``writer`` in batch order."""
+    fs, nthreads = synth.fs, synth.config.writers
+    pool = ThreadPoolExecutor(nthreads, thread_name_prefix="wav-writer") if nthreads > 0 else None
+    pending: deque = deque()  # (batch, futures or results)
+
+    def drain(keep: int) -> None:
+        while len(pending) > keep:
+            batch, results = pending.popleft()
+            with clock("write_s"):  # with writer threads: the time spent waiting for them
+                for job, r in zip(batch, results, strict=True):
+                    _record(writer, job, *(r.result() if pool else r), fs)
+            bar.update(len(batch))
+
+    try:
         for b, batch in todo:
             torch.manual_seed(synth.config.seed * 1_000_003 + b)  # model noise: (seed, batch) only
-            for job, wav in zip(batch, synth.speak(batch), strict=True):
-                _store(writer, job, wav, out, synth.fs)
-            bar.update(len(batch))
-    stats = writer.finish(resumed=resumed)
-    merge_if_complete(out, num_shards, synth.fs)
-    return stats
+            with clock("speak_s"):  # model + vocoder, waveforms back on the CPU
+                wavs = synth.speak(batch)
+            if pool:
+                pending.append((batch, [pool.submit(_write_one, j, w, out, fs) for j, w in zip(batch, wavs, strict=True)]))
+            else:
+                with clock("write_s"):
+                    pending.append((batch, [_write_one(j, w, out, fs) for j, w in zip(batch, wavs, strict=True)]))
+            drain(LOOKAHEAD if pool else 0)
+        drain(0)
+    finally:  # on an error: wavs already written stay (atomic), the shard is not marked done
+        if pool:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _store(writer: ShardWriter, job: Job, wav: np.ndarray | None, out: Path, fs: int) -> None:
+def _write_one(job: Job, wav: np.ndarray | None, out: Path, fs: int) -> tuple[Path | None, int | str]:
+    """(path, frames) of the wav written for ``job``, or (None, reason) when it is skipped."""
     if wav is None or len(wav) == 0 or not np.isfinite(wav).all():
-        writer.skip(job, "audio_too_long" if wav is None else
-                    "empty_audio" if len(wav) == 0 else "non_finite_audio")
-        return
+        return None, ("audio_too_long" if wav is None else
+                      "empty_audio" if len(wav) == 0 else "non_finite_audio")
     path = out / "wav" / f"{job.utt}.wav"
-    write_wav(path, wav, fs)
-    writer.add(job, path)
+    return path, write_wav(path, wav, fs)
+
+
+def _record(writer: ShardWriter, job: Job, path: Path | None, frames_or_reason: int | str, fs: int) -> None:
+    if path is None:
+        writer.skip(job, str(frames_or_reason))
+    else:
+        writer.add(job, path, int(frames_or_reason), fs)

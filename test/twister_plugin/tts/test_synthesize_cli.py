@@ -15,7 +15,7 @@ def test_shard_and_speed_options():
 
 @pytest.mark.parametrize("extra", [
     ["--shard", "5/4"], ["--shard", "0/4"], ["--shard", "two"], ["--speed-range", "1.2,0.8"],
-    ["--speed-range", "fast"], ["--nj", "4"], ["--speakers", "unseen"],
+    ["--speed-range", "fast"], ["--nj", "4"], ["--speakers", "unseen"], ["--writers", "-1"],
 ])
 def test_refused_options(extra, capsys):
     with pytest.raises(SystemExit):

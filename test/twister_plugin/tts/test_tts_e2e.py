@@ -85,6 +85,37 @@ def test_synthesis_sampled_voices_sharded_and_resumable(trained, tmp_path):
     assert _check_outputs(out, 3) == durs
 
 
+def test_writer_threads_change_nothing_but_speed(trained, tmp_path):
+    """Wavs written by threads while the next batches are spoken = wavs written in turn, byte for byte."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(SENTENCES + ["设定二十九度", "今天天气很好"]) + "\n", encoding="utf-8")
+    outs = {}
+    for writers in (0, 3):
+        outs[writers] = out = tmp_path / f"w{writers}"
+        assert synth_bin.main(["--model_dir", str(trained / "exp"), "--text", str(corpus), "--out", str(out),
+                               "--batch_size", "1", "--writers", str(writers), "--device", "cpu"]) == 0
+    durs = _check_outputs(outs[0], 5)
+    assert _check_outputs(outs[3], 5) == durs
+    for name in ("text", "utt2spk", "utt2lang", "shards/1of1/utt2frames", "shards/1of1/skipped"):
+        assert (outs[0] / name).read_text() == (outs[3] / name).read_text(), name
+    for wav in (outs[0] / "wav").glob("*.wav"):
+        assert wav.read_bytes() == (outs[3] / "wav" / wav.name).read_bytes(), wav.name
+
+
+def test_a_failed_wav_write_stops_the_shard_undone(trained, tmp_path):
+    from twister_plugin.utils.fileio import OutputError
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("设定二十九度\n今天天气很好\n", encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "wav").write_text("a file where the wav folder should be")
+    with pytest.raises(OutputError, match="wav"):
+        synth_bin.main(["--model_dir", str(trained / "exp"), "--text", str(corpus), "--out", str(out),
+                        "--batch_size", "1", "--writers", "2", "--device", "cpu"])
+    assert not (out / "shards" / "1of1" / ".done").exists() and not (out / ".done").exists()
+
+
 def test_synthesis_seen_voices(trained, tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text("设定二十九度\n", encoding="utf-8")
