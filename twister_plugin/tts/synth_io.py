@@ -1,6 +1,8 @@
 """Output side of synthesis: atomic wavs, per-shard Kaldi tables, merge + lhotse manifests."""
 from __future__ import annotations
 
+import gzip
+import heapq
 import json
 import logging
 from pathlib import Path
@@ -19,6 +21,7 @@ log = logging.getLogger(__name__)
 TABLES = ("wav.scp", "text", "text.spoken", "utt2spk", "utt2lang", "utt2dur")
 SHARD_ONLY = "utt2frames"  # per shard, "frames rate": the merge builds lhotse recordings without reopening wavs
 SHARD_TABLES = TABLES + (SHARD_ONLY,)
+LHOTSE_PARTS = ("recordings", "supervisions")  # <name>.jsonl.gz in every shard dir and in the output
 
 
 def write_wav(path: Path, wav: np.ndarray, fs: int) -> int:
@@ -75,6 +78,9 @@ class ShardWriter:
                  "skipped": len(self.skipped),
                  "seconds": round(sum(float(d) for d in self.rows["utt2dur"].values()), 3)}
         atomic_write_text(self.dir / "stats.json", json.dumps(stats) + "\n")
+        # this shard's lhotse manifests, made here in parallel with the other shards; the merge
+        # (by the last shard to finish, while the others wait) only interleaves their lines
+        _write_lhotse(self.dir, self.rows)
         atomic_write_text(self.dir / ".done", "")
         return stats
 
@@ -96,20 +102,52 @@ def merge_if_complete(out: Path, num_shards: int, fs: int) -> bool:
 def _merge(out: Path, dirs: list[Path]) -> None:
     (out / ".done").unlink(missing_ok=True)
     merged: dict[str, dict[str, str]] = {t: {} for t in SHARD_TABLES}
+    shard_ids = []
     for d in dirs:
         for name in SHARD_TABLES:
-            merged[name].update(_read_kv(d / name))
+            table = _read_kv(d / name)
+            merged[name].update(table)
+            if name == "wav.scp":
+                shard_ids.append(sorted(table))
     dd = DataDir(wav_scp=merged["wav.scp"], utt2spk=merged["utt2spk"], text=merged["text"],
                  utt2lang=merged["utt2lang"],
                  utt2dur={u: float(d) for u, d in merged["utt2dur"].items()}, name=str(out))
     write_kaldi_dir(dd, out)
     _write_kv(out / "text.spoken", merged["text.spoken"])
-    _write_lhotse(out, merged)
+    if not _merge_lhotse_parts(out, dirs, shard_ids):  # shards written before they had their own parts
+        _write_lhotse(out, merged)
     atomic_write_text(out / ".done", "")
     log.info("merged %d shards: %d utterances -> %s", len(dirs), len(merged["wav.scp"]), out)
 
 
+def _merge_lhotse_parts(out: Path, dirs: list[Path], ids: list[list[str]]) -> bool:
+    """Interleave the shards' manifest lines by utterance id (``ids``: each shard's, sorted) into
+    ``out``'s manifests: what lhotse would write for all shards at once, without rebuilding any
+    object. False, and nothing written, when a shard has no parts or a part does not list its
+    shard's utterances in that order."""
+    merged = {}
+    for name in LHOTSE_PARTS:
+        per_shard = []
+        for d, part_ids in zip(dirs, ids):
+            part = d / f"{name}.jsonl.gz"
+            if not part.exists():
+                return False
+            with gzip.open(part, "rb") as f:
+                rows = f.read().splitlines(keepends=True)
+            if len(rows) != len(part_ids) or not all(f'"id": "{u}"'.encode() in r for u, r in zip(part_ids, rows)):
+                log.warning("%s does not list its shard's utterances: manifests rebuilt from the tables", part)
+                return False
+            per_shard.append(zip(part_ids, rows))
+        merged[name] = [row for _, row in heapq.merge(*per_shard, key=lambda x: x[0])]
+    for name, rows in merged.items():
+        with atomic_open(out / f"{name}.jsonl.gz", "wb") as f, \
+                gzip.GzipFile(fileobj=f, mode="wb", compresslevel=6, mtime=0) as gz:
+            gz.writelines(rows)
+    return True
+
+
 def _write_lhotse(out: Path, t: dict[str, dict[str, str]]) -> None:
+    """recordings/supervisions.jsonl.gz of the utterances in tables ``t``, sorted by id."""
     from lhotse import Recording, RecordingSet, SupervisionSegment, SupervisionSet
 
     recs, sups = [], []

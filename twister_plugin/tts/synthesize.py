@@ -5,7 +5,9 @@ Each line's voice and speed come from a generator seeded with (seed, i), so a se
 same voice whatever the sharding. Outputs under --out:
     wav/<utt>.wav                   16-bit PCM, written atomically; an existing readable wav is
                                     kept (resume), so a rerun only synthesises what is missing
-    shards/<j>of<N>/{wav.scp,text,text.spoken,utt2spk,utt2lang,utt2dur,skipped} + .done
+    shards/<j>of<N>/{wav.scp,text,text.spoken,utt2spk,utt2lang,utt2dur,utt2frames,skipped,
+                    recordings.jsonl.gz,supervisions.jsonl.gz} + .done (the lhotse parts are
+                    made by each shard, so the merge only interleaves their lines)
     wav.scp text text.spoken utt2spk spk2utt utt2lang utt2dur recordings.jsonl.gz
     supervisions.jsonl.gz .done     merged once every shard is done
 utt id = "<voice>-<line:08d>"; voice = "<prefix>-<training speaker>" (seen) or

@@ -2,12 +2,14 @@
 (no wav is opened again at merge time) and equal lhotse's own reading of the files."""
 from __future__ import annotations
 
+import gzip
+import json
 from pathlib import Path
 
 import numpy as np
 from lhotse import Recording, RecordingSet, SupervisionSet
 
-from twister_plugin.tts.synth_io import SHARD_ONLY, ShardWriter, merge_if_complete, shard_dir, write_wav
+from twister_plugin.tts.synth_io import LHOTSE_PARTS, SHARD_ONLY, ShardWriter, merge_if_complete, shard_dir, write_wav
 from twister_plugin.tts.synthesize import Job
 
 FS = 22050
@@ -46,11 +48,42 @@ def test_merge_writes_the_recordings_lhotse_would_read(tmp_path):
 
 def test_shards_written_before_the_table_still_merge_from_the_headers(tmp_path):
     _write_shards(tmp_path)
-    for shard in (1, 2):
-        (shard_dir(tmp_path, shard, 2) / SHARD_ONLY).unlink()  # as an older run left its shards
+    for shard in (1, 2):  # as an older run left its shards: no frames table, no manifest parts
+        for name in (SHARD_ONLY, *(f"{p}.jsonl.gz" for p in LHOTSE_PARTS)):
+            (shard_dir(tmp_path, shard, 2) / name).unlink()
     assert merge_if_complete(tmp_path, 2, FS)
     recs = RecordingSet.from_file(tmp_path / "recordings.jsonl.gz")
     assert {r.id: r.to_dict() for r in recs} == _expected(tmp_path)
+
+
+def _manifest_lines(out: Path) -> dict[str, list[bytes]]:
+    return {p: gzip.open(out / f"{p}.jsonl.gz", "rb").read().splitlines() for p in LHOTSE_PARTS}
+
+
+def test_shard_parts_interleave_into_what_one_lhotse_write_gives(tmp_path):
+    """The merge interleaves the shards' own manifest lines: the same lines, in the same (id)
+    order, as building every object at merge time (the path older shards take)."""
+    _write_shards(tmp_path, n_lines=9, n_shards=3)
+    assert merge_if_complete(tmp_path, 3, FS)
+    fast = _manifest_lines(tmp_path)
+    for shard in (1, 2, 3):
+        (shard_dir(tmp_path, shard, 3) / "recordings.jsonl.gz").unlink()
+    assert merge_if_complete(tmp_path, 3, FS)
+    assert _manifest_lines(tmp_path) == fast
+    ids = [json.loads(x)["id"] for x in fast["recordings"]]
+    assert ids == sorted(ids) and len(ids) == 9
+
+
+def test_a_part_that_does_not_match_its_shard_is_not_trusted(tmp_path, caplog):
+    _write_shards(tmp_path)
+    part = shard_dir(tmp_path, 2, 2) / "supervisions.jsonl.gz"
+    rows = gzip.open(part, "rb").read().splitlines(keepends=True)
+    with gzip.open(part, "wb") as f:  # a line lost (e.g. a part from another run)
+        f.writelines(rows[:-1])
+    assert merge_if_complete(tmp_path, 2, FS)
+    assert "does not list its shard's utterances" in caplog.text
+    sups = SupervisionSet.from_file(tmp_path / "supervisions.jsonl.gz")
+    assert sorted(s.id for s in sups) == sorted(_expected(tmp_path))
 
 
 def _merge_many(out: str, times: int) -> None:
