@@ -235,11 +235,22 @@ def weak_scaling(one: dict, many: dict) -> dict:
 
 
 # ---------------------------------------------------------------- (b) sharded jobs over GPUs
+class PhaseError(RuntimeError):
+    """A phase that failed or ran out of time after some of its runs: ``partial`` keeps those."""
+
+    def __init__(self, message: str, partial: dict):
+        super().__init__(message)
+        self.partial = partial
+
+
 def sharded_jobs(a, name: str, job_cmd: list[str], tmp: Path, deadline: float,
-                 runs: tuple = ((1, ""), (None, "")), extra_env: dict | None = None) -> dict:
+                 runs: tuple = ((1, ""), (None, "")), extra_env: dict | None = None,
+                 parts: tuple = ()) -> dict:
     """``job_cmd`` (with JOB and NJ placeholders) as 1 job on GPU 0, then as --ngpu jobs spread
-    over the GPUs by run.pl --gpu 1; wall times of both. ``runs``: (jobs, tag) pairs (None = --ngpu)."""
-    rows = {}
+    over the GPUs by run.pl --gpu 1; wall times of both. ``runs``: (jobs, tag) pairs (None = --ngpu).
+    ``parts``: names of a job's logged seconds (synthesize logs its Stopwatch) reported per job.
+    A run that fails or times out raises PhaseError with the runs done before it."""
+    rows, outs = {}, {}
     for nj, tag in runs:
         nj = nj or a.ngpu
         gpus = ",".join(str(i) for i in range(nj))
@@ -253,14 +264,19 @@ def sharded_jobs(a, name: str, job_cmd: list[str], tmp: Path, deadline: float,
         cmd = [str(RUN_PL), "--gpu", "1", f"JOB=1:{nj}", str(out / "log" / f"{name}.JOB.log")] + words
         try:
             wall = timed_run(cmd, env, deadline, tmp / f"{name}{nj}{tag}.runpl.log")
-        except RuntimeError as e:  # run.pl's log only names the job logs: bring their errors along
-            raise RuntimeError(f"{e}\n" + "\n".join(_errors(log) for log in sorted((out / "log").glob("*.log")))) from None
-        rows[f"jobs{nj}{tag}"] = dict(wall_s=wall, gpus=gpus if a.device == "cuda" else "cpu", out=str(out))
-    outs = {k: Path(rows[k].pop("out")) for k in list(rows)}
-    for k, o in outs.items():  # each job's own work time (model loaded, start-up excluded)
-        rows[k]["work_s"] = job_work_seconds(o / "log", name)
-        rows[k]["ready_s"] = job_work_seconds(o / "log", name, r"ready_s=([0-9.]+)")  # process start -> model loaded
-        rows[k]["job_s"] = job_work_seconds(o / "log", name, r"# Accounting: time=([0-9.]+)")
+        except (RuntimeError, TimeoutError, subprocess.TimeoutExpired) as e:
+            # run.pl's log only names the job logs: bring their errors along
+            errors = "\n".join(_errors(log) for log in sorted((out / "log").glob("*.log")))
+            raise PhaseError(f"{e}\n{errors}".strip(), {"done": rows}) from None
+        key = f"jobs{nj}{tag}"
+        outs[key] = out
+        rows[key] = dict(wall_s=wall, gpus=gpus if a.device == "cuda" else "cpu",
+                         work_s=job_work_seconds(out / "log", name),  # model loaded, start-up excluded
+                         ready_s=job_work_seconds(out / "log", name, r"ready_s=([0-9.]+)"),  # start -> model loaded
+                         job_s=job_work_seconds(out / "log", name, r"# Accounting: time=([0-9.]+)"))
+        if parts:  # where each job's work went
+            rows[key]["parts_s"] = {part: job_work_seconds(out / "log", name, rf"'{part}': ([0-9.]+)")
+                                    for part in parts}
     if f"jobs{a.ngpu}" not in rows:
         return rows, outs
     one, many = rows["jobs1"]["wall_s"], rows[f"jobs{a.ngpu}"]["wall_s"]
@@ -343,11 +359,8 @@ def run_synth(a, tmp: Path, deadline: float) -> dict:
            "--out", "OUT", "--shard", "JOB/NJ", "--device", a.device] + (["--batch_size", str(batch)] if batch else [])
     if a.tts_writers is not None:
         cmd += ["--writers", str(a.tts_writers)]
-    rows, outs = sharded_jobs(a, "synth", cmd, tmp, deadline)
+    rows, outs = sharded_jobs(a, "synth", cmd, tmp, deadline, parts=("plan_s", "speak_s", "write_s", "merge_s"))
     rows["wavs"] = {k: len(list((o / "wav").glob("*.wav"))) for k, o in outs.items()}
-    for k, o in outs.items():  # where each job's work went (synthesize logs its Stopwatch)
-        rows[k]["parts_s"] = {part: job_work_seconds(o / "log", "synth", rf"'{part}': ([0-9.]+)")
-                              for part in ("plan_s", "speak_s", "write_s", "merge_s")}
     return dict(rows, lines=len(lines))
 
 
@@ -373,7 +386,7 @@ def phase(report: dict, key: str, fn, *args, out: str | None = None) -> None:
     try:
         report[key] = fn(*args)
     except (RuntimeError, TimeoutError, subprocess.TimeoutExpired, ValueError, OSError) as e:
-        report[key] = dict(error=str(e)[-3000:])
+        report[key] = dict(error=str(e)[-3000:], **getattr(e, "partial", {}))  # runs done before it
     print(f"[multi_gpu] {key}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     if out:
         write_report(report, out)
