@@ -44,8 +44,12 @@
 #   BLOCK_FILTER_OPTS="--metric mer --max_err 30" TTS_MIN=9 ... part weights start (23 min);
 #   on 2 GPUs: part weights scale. Session 7 (2x H100): part weights scale; the synthesis phase of
 #   the whole corpus ran past the budget, so multi_gpu.py was rerun by hand with --tts_lines 4000.
-#   Still to measure: `scale` with bytecode compiled at setup and the faster synthesis start
-#   (tts/loader.py), and gpu_session.sh contention (issue 7).
+#   Session 8 (2x H100, two machines): `setup synth` (16,000 sentences, twice, then the writers
+#   A/B), then `SYNTH_LINES=40000 SYNTH_BUDGET=560 SYNTH_AB_WRITERS= ... synth` on the warm machine
+#   (the whole corpus, twice): 81-89% on the wall. On a second machine `SYNTH_RUNS=1 SYNTH_LINES=50000
+#   SYNTH_REPEAT=2 SYNTH_BUDGET=480 ... setup synth` ran out of budget (slower host CPUs).
+#   Still to measure: the synthesis shards with the merge of shard-made lhotse parts (42ed99f),
+#   and gpu_session.sh contention (issue 7).
 # Logs: ~/blk/*.log; results: ~/blk/out/ and the recipe's exp/ (collected by gpu_poll.sh).
 set -uo pipefail
 export PYTHONPATH=$HOME/site:$PWD PYTHONUNBUFFERED=1 PATH=$HOME/bin:$PATH TWISTER_DATA=$HOME/data
