@@ -192,17 +192,19 @@ synth_scaling() {  # issue 11's synthesis shards alone (no Whisper weights neede
   touch "$B/ALL_DONE"
 }
 
+background() {  # run this script's step $1 detached (it outlives the device call), show its events
+  setsid nohup bash "$0" "$1" > "$B/main.log" 2>&1 < /dev/null &
+  sleep 20; cat "$B/events.log"
+}
+
 for step in "$@"; do
   case $step in
     setup|part|weights) bash benchmarks/gpu_session.sh "$step" || exit 1 ;;  # wheels, data, weights
-    start)   setsid nohup bash "$0" run > "$B/main.log" 2>&1 < /dev/null &
-             sleep 20; cat "$B/events.log" ;;
+    start)   background run ;;
     run)     orchestrate ;;
-    scale)   setsid nohup bash "$0" scale_run > "$B/main.log" 2>&1 < /dev/null &  # issue 11, in the background
-             sleep 20; cat "$B/events.log" ;;
+    scale)   background scale_run ;;  # issue 11
     scale_run) scaling ;;
-    synth)   setsid nohup bash "$0" synth_run > "$B/main.log" 2>&1 < /dev/null &  # issue 11's synthesis only
-             sleep 20; cat "$B/events.log" ;;
+    synth)   background synth_run ;;  # issue 11's synthesis only
     synth_run) synth_scaling ;;
   esac
 done

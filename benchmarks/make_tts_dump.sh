@@ -3,7 +3,7 @@
 # (gpu_block.sh scale / synth): N S0150 utterances with their true transcripts, prepared here on
 # the CPU with Whisper base (speaker embeddings, phone durations for conf/tts/fastspeech_base.yaml).
 # The TTS trained on it there is for speed only: the transcripts are S0150's own, never Twister's path.
-# Absolute paths inside the dump become @DUMP@; gpu_session.sh `part` (or `synth`) makes them local.
+# Absolute paths inside the dump become @DUMP@; gpu_session.sh `setup` or `part` makes them local.
 #
 # Usage (repo root, after tools/setup.sh):  bash benchmarks/make_tts_dump.sh [N=120] [OUT=.carry/tts_dump]
 set -euo pipefail

@@ -83,6 +83,8 @@ def parse(argv=None) -> argparse.Namespace:
     a.steps = a.steps or (2 if a.tiny else 30)
     if not a.worker_out and not a.model and ((not a.tiny and not a.skip_ddp) or not a.skip_pseudo):
         p.error("--model is required (fine-tuning without --tiny, pseudo-labelling)")
+    if a.tts_repeat < 1:
+        p.error(f"--tts_repeat {a.tts_repeat}: want 1 or more copies of the corpus")
     if a.global_batch % a.ngpu:
         p.error(f"--global_batch {a.global_batch} is not a multiple of --ngpu {a.ngpu}")
     return a
