@@ -32,7 +32,7 @@ class ZhG2PConfig:
 def _split(syllable: str) -> tuple[str, str]:
     """A pinyin syllable with tone marks -> (initial, final + tone digit), pypinyin's strict
     spelling, neutral tone 5: what its INITIALS and FINALS_TONE3 styles give for the same reading
-    (one pinyin pass instead of two: session 8, the whole 33k-sentence corpus, same output, 3.2x)."""
+    (one pinyin pass instead of two: same output on the whole corpus, 2.1x; benchmarks/g2p_zh_speed.py)."""
     final = convert(syllable, Style.FINALS_TONE3, True)
     return convert(syllable, Style.INITIALS, True), final if final[-1:].isdigit() else final + "5"
 
