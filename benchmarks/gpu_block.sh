@@ -37,8 +37,10 @@
 #   H100 at batch 64, session 7), watched by gpu_poll.sh wait
 #   `synth` (issue 11's synthesis shards alone, no Whisper weights: setup carries .whl, .carry/data
 #   with text/ and the S0150 manifest, and .carry/tts_dump from benchmarks/make_tts_dump.sh): the
-#   quick TTS, then SYNTH_RUNS (2) multi_gpu.py runs over SYNTH_LINES (16000) sentences, then
-#   synthesize --writers 0 vs 4 (SYNTH_AB_WRITERS) over SYNTH_AB_LINES (4000)
+#   quick TTS with benchmarks/wav_write.py beside it (SYNTH_WAVW wavs: fsync per wav vs one flush,
+#   1 vs 2 processes, on the disk), then a multi_gpu.py run over SYNTH_LINES (16000) sentences for
+#   each word of SYNTH_WHERE ("disk disk"; "shm": outputs on /dev/shm), then, if SYNTH_AB_WRITERS
+#   is set (e.g. "0 4"), synthesize --writers A/B over SYNTH_AB_LINES (4000)
 # Session 6 ran (benchmarks/RESULTS.md) on one H100: BLOCK_GPUS=1 BLOCK_PROFILE=conf/profiles/gpu_s0150_long.sh
 #   BLOCK_SKIP_BENCH=1 BLOCK_SKIP_LM=1 BLOCK_ORACLE=1 BLOCK_FILTER_TAG=mer
 #   BLOCK_FILTER_OPTS="--metric mer --max_err 30" TTS_MIN=9 ... part weights start (23 min);
@@ -171,19 +173,30 @@ quick_tts() {  # the 2-minute fastspeech_base of the synthesis shards (speed onl
   say main "tts rc $?: $(ls "$HOME/tts_quick" | grep -c epoch.pth) epoch files"
 }
 
-synth_scaling() {  # issue 11's synthesis shards alone (no Whisper weights needed): SYNTH_RUNS runs
-  # of multi_gpu.py (1 job on GPU 0, then 2 jobs on GPUs 0-1) over SYNTH_LINES corpus sentences
-  say main "synth: fastspeech_base on the carried dump (${SCALE_TTS_MIN:-2} min) on GPU 0"
+synth_scaling() {  # issue 11's synthesis shards alone (no Whisper weights needed): one multi_gpu.py
+  # run (1 job on GPU 0, then 2 jobs on GPUs 0-1) over SYNTH_LINES corpus sentences per word of
+  # SYNTH_WHERE ("disk": outputs on the machine's disk, "shm": on /dev/shm, the disk left out)
+  say main "synth: fastspeech_base on the carried dump (${SCALE_TTS_MIN:-2} min) on GPU 0; wav_write.py beside it"
+  python3 benchmarks/wav_write.py --wavs "${SYNTH_WAVW:-6000}" --root "$HOME/wav_write" \
+      --out "$B/out/wav_write.json" > "$B/wav_write.log" 2>&1 &
+  local wpid=$!
   [ -e "$HOME/tts_quick/latest.pth" ] || quick_tts  # a warm machine keeps the one it trained
-  local k
-  for ((k = 1; k <= ${SYNTH_RUNS:-2}; k++)); do
+  wait $wpid; say main "wav_write rc $?: $(grep -o '"shard_vs_wav": {[^}]*}' "$B/out/wav_write.json" | tr -d '\n ')"
+  local k=0 where root
+  for where in ${SYNTH_WHERE:-disk disk}; do
+    k=$((k + 1)); root=()
+    if [ "$where" = shm ]; then  # a run's wavs: ~150 kB a sentence (16 kHz, 16 bit)
+      local avail_gb=$(( $(df --output=avail -k /dev/shm | tail -n 1) / 1048576 ))
+      [ "$avail_gb" -ge "${SYNTH_SHM_GB:-20}" ] || { say main "run $k skipped: /dev/shm has $avail_gb GB"; continue; }
+      root=(--tts_root /dev/shm/twister_synth)
+    fi
     timeout "${SYNTH_BUDGET:-420}" python3 benchmarks/multi_gpu.py --manifest "$S0150" --skip_ddp --skip_pseudo \
         --tts_dir "$HOME/tts_quick" --tts_text "$DATA/text/zh_news_open.txt" --tts_lines "${SYNTH_LINES:-16000}" --tts_repeat "${SYNTH_REPEAT:-1}" \
-        --budget_s "$((${SYNTH_BUDGET:-420} - 20))" --out "$B/out/multi_gpu_synth$k.json" > "$B/multi_gpu_synth$k.log" 2>&1
-    say main "multi_gpu synth run $k rc $?: $(grep -o '"scaling_efficiency[a-z_]*": [0-9.]*' "$B/out/multi_gpu_synth$k.json" | tr '\n' ' ')"
+        "${root[@]}" --budget_s "$((${SYNTH_BUDGET:-420} - 20))" --out "$B/out/multi_gpu_synth${k}_$where.json" > "$B/multi_gpu_synth${k}_$where.log" 2>&1
+    say main "multi_gpu synth run $k ($where) rc $?: $(grep -o '"wall_s": [0-9.]*\|"scaling_efficiency[a-z_]*": [0-9.]*' "$B/out/multi_gpu_synth${k}_$where.json" | tr '\n' ' ')"
   done
   local w  # writer threads (synthesize --writers) vs writing in turn, SYNTH_AB_LINES sentences
-  for w in ${SYNTH_AB_WRITERS-0 4}; do
+  for w in ${SYNTH_AB_WRITERS-}; do
     timeout 300 python3 benchmarks/multi_gpu.py --manifest "$S0150" --skip_ddp --skip_pseudo --tts_writers "$w" \
         --tts_dir "$HOME/tts_quick" --tts_text "$DATA/text/zh_news_open.txt" --tts_lines "${SYNTH_AB_LINES:-4000}" \
         --budget_s 280 --out "$B/out/multi_gpu_synth_writers$w.json" > "$B/multi_gpu_synth_writers$w.log" 2>&1

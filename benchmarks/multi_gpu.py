@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -70,6 +71,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--tts_repeat", type=int, default=1, help="copies of the corpus before taking --tts_lines "
                    "(the shared corpus has 33k sentences; a copy's lines get new numbers, so new utterance ids)")
     p.add_argument("--tts_writers", type=int, help="synthesize --writers (default: its own, 4 threads)")
+    p.add_argument("--tts_fsync", choices=["shard", "wav"], help="synthesize --fsync (default: its own, shard)")
+    p.add_argument("--tts_root", help="folder for the synthesis outputs (default: the run's temporary folder); "
+                   "e.g. /dev/shm to take the disk out of the measurement")
     p.add_argument("--pl_ab_copies", type=int, default=0,
                    help="also pseudo-label this many copies of the utterances as ONE job twice, with cuDNN "
                         "attention off (the plugin's default) and on (TWISTER_CUDNN_SDPA=1): cold jobs, same data")
@@ -247,10 +251,13 @@ class PhaseError(RuntimeError):
 
 def sharded_jobs(a, name: str, job_cmd: list[str], tmp: Path, deadline: float,
                  runs: tuple = ((1, ""), (None, "")), extra_env: dict | None = None,
-                 parts: tuple = ()) -> dict:
+                 parts: tuple = (), root: Path | None = None, after=None) -> dict:
     """``job_cmd`` (with JOB and NJ placeholders) as 1 job on GPU 0, then as --ngpu jobs spread
     over the GPUs by run.pl --gpu 1; wall times of both. ``runs``: (jobs, tag) pairs (None = --ngpu).
     ``parts``: names of a job's logged seconds (synthesize logs its Stopwatch) reported per job.
+    ``root``: where the runs write (default ``tmp``); ``after(out)``: a dict of more figures for a
+    finished run's row (it may also clear the run's outputs). Before each run the disk is flushed
+    (untimed, ``presync_s``), so a run never pays for writing back the one before it.
     A run that fails or times out raises PhaseError with the runs done before it."""
     rows, outs = {}, {}
     for nj, tag in runs:
@@ -261,7 +268,10 @@ def sharded_jobs(a, name: str, job_cmd: list[str], tmp: Path, deadline: float,
         # the recipe's path.sh: one CPU thread per job unless set (session 6 without it, 2x H100:
         # 32 threads a job on 32 cores, and two pseudo-labelling jobs took as long as one)
         env.setdefault("OMP_NUM_THREADS", "1")
-        out = tmp / f"{name}{nj}{tag}"
+        out = (root or tmp) / f"{name}{nj}{tag}"
+        t_sync = time.perf_counter()
+        os.sync()
+        presync = round(time.perf_counter() - t_sync, 2)
         words = [w.replace("OUT", str(out)).replace("NJ", str(nj)) for w in job_cmd]
         cmd = [str(RUN_PL), "--gpu", "1", f"JOB=1:{nj}", str(out / "log" / f"{name}.JOB.log")] + words
         try:
@@ -275,10 +285,13 @@ def sharded_jobs(a, name: str, job_cmd: list[str], tmp: Path, deadline: float,
         rows[key] = dict(wall_s=wall, gpus=gpus if a.device == "cuda" else "cpu",
                          work_s=job_work_seconds(out / "log", name),  # model loaded, start-up excluded
                          ready_s=job_work_seconds(out / "log", name, r"ready_s=([0-9.]+)"),  # start -> model loaded
-                         job_s=job_work_seconds(out / "log", name, r"# Accounting: time=([0-9.]+)"))
+                         job_s=job_work_seconds(out / "log", name, r"# Accounting: time=([0-9.]+)"),
+                         presync_s=presync)
         if parts:  # where each job's work went
             rows[key]["parts_s"] = {part: job_work_seconds(out / "log", name, rf"'{part}': ([0-9.]+)")
                                     for part in parts}
+        if after:
+            rows[key].update(after(out))
     if f"jobs{a.ngpu}" not in rows:
         return rows, outs
     one, many = rows["jobs1"]["wall_s"], rows[f"jobs{a.ngpu}"]["wall_s"]
@@ -361,9 +374,28 @@ def run_synth(a, tmp: Path, deadline: float) -> dict:
            "--out", "OUT", "--shard", "JOB/NJ", "--device", a.device] + (["--batch_size", str(batch)] if batch else [])
     if a.tts_writers is not None:
         cmd += ["--writers", str(a.tts_writers)]
-    rows, outs = sharded_jobs(a, "synth", cmd, tmp, deadline, parts=("plan_s", "speak_s", "write_s", "merge_s"))
-    rows["wavs"] = {k: len(list((o / "wav").glob("*.wav"))) for k, o in outs.items()}
-    return dict(rows, lines=len(lines))
+    if a.tts_fsync:
+        cmd += ["--fsync", a.tts_fsync]
+    root = Path(a.tts_root) if a.tts_root else None
+    if root:
+        root.mkdir(parents=True, exist_ok=True)
+        root = Path(tempfile.mkdtemp(prefix="synth.", dir=root))
+    try:
+        rows, _ = sharded_jobs(a, "synth", cmd, tmp, deadline, parts=("plan_s", "speak_s", "write_s", "flush_s", "merge_s"),
+                               root=root, after=_count_and_clear_wavs)
+    finally:
+        if root:
+            shutil.rmtree(root, ignore_errors=True)
+    return dict(rows, lines=len(lines), out_root=str(root or "tmp"))
+
+
+def _count_and_clear_wavs(out: Path) -> dict:
+    """The run's wavs (count, MB), then removed: the next run starts on an emptier disk, and a
+    whole-corpus run twice over does not fill it."""
+    wavs = list((out / "wav").glob("*.wav"))
+    size = sum(w.stat().st_size for w in wavs)
+    shutil.rmtree(out / "wav", ignore_errors=True)
+    return dict(wavs=len(wavs), wav_mb=round(size / 2**20, 1))
 
 
 def _read_text(path: Path) -> dict:

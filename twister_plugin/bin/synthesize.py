@@ -7,7 +7,8 @@ exist are kept, so rerunning after a crash only does what is missing.
 Usage:
     python -m twister_plugin.bin.synthesize --model_dir exp/tts --text corpus.txt \
         --out dump/synth [--shard 2/4] [--speakers seen|sample] [--speed-range 0.9,1.1] \
-        [--device cuda] [--batch_size 16] [--num_voices 20] [--seed 0] [--gl_iters 48] [--writers 4]
+        [--device cuda] [--batch_size 16] [--num_voices 20] [--seed 0] [--gl_iters 48] [--writers 4] \
+        [--fsync shard|wav]
     # --model_dir: a tts_train --output_dir (config.yaml, *.pth, tokens.txt, frontend.yaml,
     # voices.npz); its config's tts picks VITS or TwisterFastSpeech + Griffin-Lim
     # Slurm/run.pl array: JOB=1:4 ... --shard JOB/4 (or --nj 4 --job JOB); the last shard to
@@ -46,6 +47,10 @@ def parse(argv: list[str] | None):
     for name in ("noise_scale", "noise_scale_dur", "max_seconds"):
         p.add_argument(f"--{name}", type=float, default=getattr(d, name))
     p.add_argument("--prefix", default=d.prefix)
+    p.add_argument("--fsync", default=d.fsync, choices=["shard", "wav"],
+                   help="shard: flush the disk once, before the shard is marked done (a crash "
+                   "of the process loses nothing; after a power loss, unflushed wavs are found "
+                   "empty and redone); wav: fsync every wav as it is written (slower)")
     a = p.parse_args(argv)
     if (a.nj is None) != (a.job is None):
         p.error("--nj and --job go together")
@@ -64,7 +69,7 @@ def parse(argv: list[str] | None):
                       batch_size=a.batch_size, noise_scale=a.noise_scale,
                       noise_scale_dur=a.noise_scale_dur, max_phones=a.max_phones,
                       max_seconds=a.max_seconds, seed=a.seed, gl_iters=a.gl_iters,
-                      prefix=a.prefix, device=a.device, writers=a.writers)
+                      prefix=a.prefix, device=a.device, writers=a.writers, fsync=a.fsync)
     return a, cfg, shard, num_shards
 
 

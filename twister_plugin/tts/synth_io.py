@@ -24,12 +24,13 @@ SHARD_TABLES = TABLES + (SHARD_ONLY,)
 LHOTSE_PARTS = ("recordings", "supervisions")  # <name>.jsonl.gz in every shard dir and in the output
 
 
-def write_wav(path: Path, wav: np.ndarray, fs: int) -> int:
-    """16-bit PCM; peaks above full scale are scaled down (never clipped). Returns the frames written."""
+def write_wav(path: Path, wav: np.ndarray, fs: int, durable: bool = True) -> int:
+    """16-bit PCM; peaks above full scale are scaled down (never clipped). Returns the frames written.
+    ``durable=False``: no fsync of this file (the caller flushes a whole shard at once)."""
     peak = float(np.abs(wav).max()) if len(wav) else 0.0
     if peak > 0.99:
         wav = wav * (0.99 / peak)
-    with atomic_open(path, "wb") as f:
+    with atomic_open(path, "wb", durable=durable) as f:
         sf.write(f, wav, fs, format="WAV", subtype="PCM_16")
     return len(wav)
 

@@ -16,6 +16,7 @@ utt id = "<voice>-<line:08d>"; voice = "<prefix>-<training speaker>" (seen) or
 from __future__ import annotations
 
 import logging
+import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ class SynthConfig:
     prefix: str = "synth"  # speaker/utterance id prefix
     device: str = "cpu"  # torch device
     writers: int = 4  # threads writing wavs while the model speaks the next batch; 0: write in turn
+    fsync: str = "shard"  # "shard": one flush of the disk before the shard is marked done; "wav": each wav
 
 
 @dataclass
@@ -224,6 +226,9 @@ def synthesize_shard(synth: Synthesizer, corpus: Path, out: Path, shard: int = 1
     with tqdm(total=sum(len(batch) for _, batch in todo), desc=f"synthesize {shard}/{num_shards}",
               unit="utt") as bar:
         _speak_and_write(synth, todo, writer, out, clock, bar)
+    if synth.config.fsync == "shard":
+        with clock("flush_s"):  # the shard's wavs on disk before its .done marker says so
+            os.sync()
     stats = writer.finish(resumed=resumed)
     with clock("merge_s"):  # only the last shard to finish merges
         merge_if_complete(out, num_shards, synth.fs)
@@ -235,6 +240,7 @@ def _speak_and_write(synth: Synthesizer, todo: list[tuple[int, list[Job]]], writ
     """Speak the batches in order; ``config.writers`` threads write a batch's wavs while the model
     speaks the next ones (at most LOOKAHEAD batches wait). Entries reach ``writer`` in batch order."""
     fs, nthreads = synth.fs, synth.config.writers
+    durable = synth.config.fsync == "wav"
     pool = ThreadPoolExecutor(nthreads, thread_name_prefix="wav-writer") if nthreads > 0 else None
     pending: deque = deque()  # (batch, futures or results)
 
@@ -252,10 +258,10 @@ def _speak_and_write(synth: Synthesizer, todo: list[tuple[int, list[Job]]], writ
             with clock("speak_s"):  # model + vocoder, waveforms back on the CPU
                 wavs = synth.speak(batch)
             if pool:
-                pending.append((batch, [pool.submit(_write_one, j, w, out, fs) for j, w in zip(batch, wavs, strict=True)]))
+                pending.append((batch, [pool.submit(_write_one, j, w, out, fs, durable) for j, w in zip(batch, wavs, strict=True)]))
             else:
                 with clock("write_s"):
-                    pending.append((batch, [_write_one(j, w, out, fs) for j, w in zip(batch, wavs, strict=True)]))
+                    pending.append((batch, [_write_one(j, w, out, fs, durable) for j, w in zip(batch, wavs, strict=True)]))
             drain(LOOKAHEAD if pool else 0)
         drain(0)
     finally:  # on an error: wavs already written stay (atomic), the shard is not marked done
@@ -263,13 +269,14 @@ def _speak_and_write(synth: Synthesizer, todo: list[tuple[int, list[Job]]], writ
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _write_one(job: Job, wav: np.ndarray | None, out: Path, fs: int) -> tuple[Path | None, int | str]:
+def _write_one(job: Job, wav: np.ndarray | None, out: Path, fs: int,
+               durable: bool = True) -> tuple[Path | None, int | str]:
     """(path, frames) of the wav written for ``job``, or (None, reason) when it is skipped."""
     if wav is None or len(wav) == 0 or not np.isfinite(wav).all():
         return None, ("audio_too_long" if wav is None else
                       "empty_audio" if len(wav) == 0 else "non_finite_audio")
     path = out / "wav" / f"{job.utt}.wav"
-    return path, write_wav(path, wav, fs)
+    return path, write_wav(path, wav, fs, durable)
 
 
 def _record(writer: ShardWriter, job: Job, path: Path | None, frames_or_reason: int | str, fs: int) -> None:

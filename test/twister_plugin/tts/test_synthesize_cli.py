@@ -11,11 +11,13 @@ def test_shard_and_speed_options():
     assert (shard, n, cfg.speed_range) == (2, 4, (0.9, 1.1))
     _, cfg, shard, n = parse(BASE + ["--shard", "3/3", "--speakers", "sample"])
     assert (shard, n, cfg.speakers) == (3, 3, "sample")
+    assert parse(BASE)[1].fsync == "shard" and parse(BASE + ["--fsync", "wav"])[1].fsync == "wav"
 
 
 @pytest.mark.parametrize("extra", [
     ["--shard", "5/4"], ["--shard", "0/4"], ["--shard", "two"], ["--speed-range", "1.2,0.8"],
     ["--speed-range", "fast"], ["--nj", "4"], ["--speakers", "unseen"], ["--writers", "-1"],
+    ["--fsync", "never"],
 ])
 def test_refused_options(extra, capsys):
     with pytest.raises(SystemExit):

@@ -85,15 +85,27 @@ def test_synthesis_sampled_voices_sharded_and_resumable(trained, tmp_path):
     assert _check_outputs(out, 3) == durs
 
 
-def test_writer_threads_change_nothing_but_speed(trained, tmp_path):
-    """Wavs written by threads while the next batches are spoken = wavs written in turn, byte for byte."""
+def test_writer_threads_and_fsync_change_nothing_but_speed(trained, tmp_path, monkeypatch):
+    """Wavs written by threads while the next batches are spoken, flushed once per shard = wavs
+    written in turn and fsync'ed one by one, byte for byte."""
+    import os
+
+    synced: dict[str, list[str]] = {"fsync": [], "sync": []}
+    real_fsync, real_sync = os.fsync, os.sync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced["fsync"].append(os.readlink(f"/proc/self/fd/{fd}")),
+                                                 real_fsync(fd))[1])
+    monkeypatch.setattr(os, "sync", lambda: (synced["sync"].append("sync"), real_sync())[1])
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(SENTENCES + ["设定二十九度", "今天天气很好"]) + "\n", encoding="utf-8")
-    outs = {}
-    for writers in (0, 3):
+    outs, counts = {}, {}
+    for writers, fsync in ((0, "wav"), (3, "shard")):
+        synced["fsync"].clear(), synced["sync"].clear()
         outs[writers] = out = tmp_path / f"w{writers}"
         assert synth_bin.main(["--model_dir", str(trained / "exp"), "--text", str(corpus), "--out", str(out),
-                               "--batch_size", "1", "--writers", str(writers), "--device", "cpu"]) == 0
+                               "--batch_size", "1", "--writers", str(writers), "--fsync", fsync,
+                               "--device", "cpu"]) == 0
+        counts[fsync] = (sum(Path(f).parent.name == "wav" for f in synced["fsync"]), len(synced["sync"]))
+    assert counts == {"wav": (5, 0), "shard": (0, 1)}  # 5 wavs fsync'ed one by one, or one flush
     durs = _check_outputs(outs[0], 5)
     assert _check_outputs(outs[3], 5) == durs
     for name in ("text", "utt2spk", "utt2lang", "shards/1of1/utt2frames", "shards/1of1/skipped"):

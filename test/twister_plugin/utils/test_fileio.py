@@ -40,3 +40,24 @@ def test_a_lock_that_cannot_be_made_is_named(tmp_path):
     with pytest.raises(OutputError, match="file/x.lock: cannot create the lock file"):
         with exclusive(tmp_path / "file" / "x.lock"):
             pass
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_atomic_open_fsyncs_only_when_durable(tmp_path, monkeypatch, durable):
+    import os
+
+    from twister_plugin.utils.fileio import atomic_open
+
+    calls = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd))[1])
+    target = tmp_path / "a.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(KeyError):  # a failed write keeps the old file either way
+        with atomic_open(target, "wb", durable=durable) as f:
+            f.write(b"half")
+            raise KeyError("stop")
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["a.bin"]
+    with atomic_open(target, "wb", durable=durable) as f:
+        f.write(b"new")
+    assert target.read_bytes() == b"new" and len(calls) == int(durable)
