@@ -26,7 +26,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     (``durable``) and renamed over ``path``. On any error the temporary file is removed and
     ``path`` is untouched. ``durable=False`` skips the fsync: still atomic for readers and across
     a crash of the process, but after a power loss the file may be empty (ext4's default ordered
-    mode never leaves it half-written); for many small outputs flushed together later.
+    mode never leaves it half-written); for many small outputs flushed together later. Their
+    write-back to disk starts at once (without waiting), so that later flush finds little left
+    and the page cache does not fill with them.
     """
     path = Path(path)
     if "b" in mode:
@@ -42,6 +44,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
             f.flush()
             if durable:
                 os.fsync(f.fileno())
+            else:
+                _start_writeback(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual mode
         os.replace(tmp, path)
     except OSError as e:
@@ -50,6 +54,15 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     except BaseException:
         _unlink(tmp)
         raise
+
+
+def _start_writeback(fd: int) -> None:
+    """Ask the kernel to write ``fd``'s dirty pages back now, without waiting for it (Linux: the
+    fadvise starts an asynchronous write-back, then drops the pages once clean)."""
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    except (AttributeError, OSError):  # not Linux, or a file system without it: left to the kernel
+        pass
 
 
 @contextlib.contextmanager
