@@ -187,8 +187,8 @@ synth_scaling() {  # issue 11's synthesis shards alone (no Whisper weights neede
     k=$((k + 1)); root=()
     if [ "$where" = shm ]; then  # a run's wavs: ~150 kB a sentence (16 kHz, 16 bit)
       local avail_gb=$(( $(df --output=avail -k /dev/shm | tail -n 1) / 1048576 ))
-      [ "$avail_gb" -ge "${SYNTH_SHM_GB:-20}" ] || { say main "run $k skipped: /dev/shm has $avail_gb GB"; continue; }
-      root=(--tts_root /dev/shm/twister_synth)
+      if [ "$avail_gb" -ge "${SYNTH_SHM_GB:-20}" ]; then root=(--tts_root /dev/shm/twister_synth)
+      else say main "run $k on the disk: /dev/shm has only $avail_gb GB"; where=disk; fi
     fi
     timeout "${SYNTH_BUDGET:-420}" python3 benchmarks/multi_gpu.py --manifest "$S0150" --skip_ddp --skip_pseudo \
         --tts_dir "$HOME/tts_quick" --tts_text "$DATA/text/zh_news_open.txt" --tts_lines "${SYNTH_LINES:-16000}" --tts_repeat "${SYNTH_REPEAT:-1}" \
