@@ -166,7 +166,9 @@ scaling() {  # issue 11 on a 2-GPU machine, nothing else running: a quick TTS, t
   say main "multi_gpu rc $?"; touch "$B/ALL_DONE"
 }
 
-quick_tts() {  # the 2-minute fastspeech_base of the synthesis shards (speed only), on GPU 0
+quick_tts() {  # the 2-minute fastspeech_base of the synthesis shards (speed only), on GPU 0; keep
+  # SCALE_TTS_MIN at 2: after 1.5 min (1 epoch, session 9) the model spoke far longer audio, and
+  # one job over 66,692 sentences took 351 s to speak instead of 140 s
   CUDA_VISIBLE_DEVICES=0 timeout 300 python3 -m twister_plugin.bin.tts_train --config $R/conf/tts/fastspeech_base.yaml \
       --dump "$HOME/tts_dump" --output_dir "$HOME/tts_quick" --device cuda --max_minutes "${SCALE_TTS_MIN:-2}" \
       --num_iters_per_epoch 20 > "$B/tts_quick.log" 2>&1

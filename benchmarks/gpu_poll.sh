@@ -35,7 +35,11 @@ collect() {
 
 for step in "$@"; do
   case $step in
-    wait)    t=${2:-300}; for ((i = 0; i < t; i += 10)); do [ -f "$B/ALL_DONE" ] && break; sleep 10; done
+    wait)    if [ ! -e "$B/events.log" ]; then  # session 9 lost 560 s of device time waiting on a bare machine
+               echo "no block on this machine: it is a fresh one (the machine that ran the block was given back)"
+               exit 3
+             fi
+             t=${2:-300}; for ((i = 0; i < t; i += 10)); do [ -f "$B/ALL_DONE" ] && break; sleep 10; done
              status; collect; exit 0 ;;
     scaling) t=${2:-280}; for ((i = 0; i < 240; i += 5)); do [ -f "$B/ALL_DONE" ] && break; sleep 5; done
              [ -f "$B/ALL_DONE" ] || echo "WARNING: the block is still running: scaling numbers share the GPUs"
