@@ -82,7 +82,7 @@ class DataDir:
 
     def spk2utt(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for utt, spk in self.utt2spk.items():
+        for utt, spk in sorted(self.utt2spk.items()):  # each speaker's utterances in id order, as Kaldi's
             out.setdefault(spk, []).append(utt)
         return dict(sorted(out.items()))
 

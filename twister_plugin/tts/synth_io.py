@@ -5,13 +5,14 @@ import gzip
 import heapq
 import json
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
 
-from twister_plugin.data.kaldi import DataDir, read_table, write_kaldi_dir
+from twister_plugin.data.kaldi import OPTIONAL_FILES, DataDir, DataError, read_table, write_kaldi_dir
 from twister_plugin.utils.fileio import atomic_open, atomic_write_text, exclusive
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 TABLES = ("wav.scp", "text", "text.spoken", "utt2spk", "utt2lang", "utt2dur")
 SHARD_ONLY = "utt2frames"  # per shard, "frames rate": the merge builds lhotse recordings without reopening wavs
 SHARD_TABLES = TABLES + (SHARD_ONLY,)
+KALDI = ("wav.scp", "text", "utt2spk", "spk2utt", "utt2lang", "utt2dur")  # write_kaldi_dir's, in a shard too
 LHOTSE_PARTS = ("recordings", "supervisions")  # <name>.jsonl.gz in every shard dir and in the output
 
 
@@ -71,9 +73,16 @@ class ShardWriter:
         log.warning("line %d skipped (%s): %r", job.line, reason, job.text[:80])
 
     def finish(self, resumed: int) -> dict:
+        """The shard's tables (its Kaldi ones checked and written as the merged dir will hold them,
+        so the merge only interleaves lines), stats, lhotse parts, then its .done marker."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        for name, table in self.rows.items():
-            _write_kv(self.dir / name, table)
+        if self.rows["wav.scp"]:
+            write_kaldi_dir(_datadir(self.rows, self.dir), self.dir)  # checked here, beside the other shards
+        else:  # every line skipped (or none in this shard): empty tables
+            for name in KALDI:
+                _write_kv(self.dir / name, {})
+        for name in ("text.spoken", SHARD_ONLY):
+            _write_kv(self.dir / name, self.rows[name])
         _write_kv(self.dir / "skipped", self.skipped)
         stats = {"utterances": len(self.rows["wav.scp"]), "resumed": resumed,
                  "skipped": len(self.skipped),
@@ -100,8 +109,66 @@ def merge_if_complete(out: Path, num_shards: int, fs: int) -> bool:
     return True
 
 
+def _datadir(t: dict[str, dict[str, str]], where: Path) -> DataDir:
+    return DataDir(wav_scp=t["wav.scp"], utt2spk=t["utt2spk"], text=t["text"], utt2lang=t["utt2lang"],
+                   utt2dur={u: float(d) for u, d in t["utt2dur"].items()}, name=str(where))
+
+
 def _merge(out: Path, dirs: list[Path]) -> None:
     (out / ".done").unlink(missing_ok=True)
+    ids = _merge_lines(out, dirs) if all((d / "spk2utt").exists() for d in dirs) else None
+    if ids is None:  # shards from before they wrote checked Kaldi tables: parse, check, write
+        ids = _merge_parsed(out, dirs)
+    if not _merge_lhotse_parts(out, dirs, ids):  # shards written before they had their own parts
+        _write_lhotse(out, {name: {k: v for d in dirs for k, v in _read_kv(d / name).items()}
+                            for name in SHARD_TABLES})
+    atomic_write_text(out / ".done", "")
+    log.info("merged %d shards: %d utterances -> %s", len(dirs), sum(map(len, ids)), out)
+
+
+def _key(line: str) -> str:
+    return line.split(None, 1)[0]
+
+
+def _merge_lines(out: Path, dirs: list[Path]) -> list[list[str]] | None:
+    """Interleave the shards' checked, sorted tables line by line (no parsing): the files
+    write_kaldi_dir would write for all shards at once. Staged, then renamed together. Each
+    shard's utterance ids (sorted); None when there is nothing to merge (the parsed path says why)."""
+    ids = [[_key(line) for line in (d / "wav.scp").read_text(encoding="utf-8").splitlines()] for d in dirs]
+    if not any(ids):
+        return None
+    staged = {name: out / f".staged.{name}" for name in KALDI + ("text.spoken",)}
+    try:
+        for name, path in staged.items():
+            if name == "spk2utt":
+                continue
+            shards = [(d / name).read_text(encoding="utf-8").splitlines(keepends=True) for d in dirs]
+            with atomic_open(path, "w") as f:
+                prev = None
+                for line in heapq.merge(*shards, key=_key):
+                    key = _key(line)
+                    if key == prev:
+                        raise DataError(f"{out}: utterance {key!r} is in two shards' {name}")
+                    prev = key
+                    f.write(line)
+        spk2utt: dict[str, list[str]] = {}
+        for line in staged["utt2spk"].read_text(encoding="utf-8").splitlines():
+            utt, spk = line.split(" ", 1)
+            spk2utt.setdefault(spk, []).append(utt)
+        _write_kv(staged["spk2utt"], {spk: " ".join(utts) for spk, utts in spk2utt.items()})
+    except BaseException:
+        for path in staged.values():
+            path.unlink(missing_ok=True)
+        raise
+    for name, path in staged.items():
+        os.replace(path, out / name)
+    for name in OPTIONAL_FILES:  # as write_kaldi_dir: no stale file of another run beside these
+        if name not in staged:
+            (out / name).unlink(missing_ok=True)
+    return ids
+
+
+def _merge_parsed(out: Path, dirs: list[Path]) -> list[list[str]]:
     merged: dict[str, dict[str, str]] = {t: {} for t in SHARD_TABLES}
     shard_ids = []
     for d in dirs:
@@ -110,15 +177,9 @@ def _merge(out: Path, dirs: list[Path]) -> None:
             merged[name].update(table)
             if name == "wav.scp":
                 shard_ids.append(sorted(table))
-    dd = DataDir(wav_scp=merged["wav.scp"], utt2spk=merged["utt2spk"], text=merged["text"],
-                 utt2lang=merged["utt2lang"],
-                 utt2dur={u: float(d) for u, d in merged["utt2dur"].items()}, name=str(out))
-    write_kaldi_dir(dd, out)
+    write_kaldi_dir(_datadir(merged, out), out)
     _write_kv(out / "text.spoken", merged["text.spoken"])
-    if not _merge_lhotse_parts(out, dirs, shard_ids):  # shards written before they had their own parts
-        _write_lhotse(out, merged)
-    atomic_write_text(out / ".done", "")
-    log.info("merged %d shards: %d utterances -> %s", len(dirs), len(merged["wav.scp"]), out)
+    return shard_ids
 
 
 def _merge_lhotse_parts(out: Path, dirs: list[Path], ids: list[list[str]]) -> bool:

@@ -107,3 +107,43 @@ def test_two_jobs_merging_at_once_both_succeed_with_the_same_output(tmp_path):
     recs = RecordingSet.from_file(tmp_path / "recordings.jsonl.gz")
     assert {r.id: r.to_dict() for r in recs} == _expected(tmp_path)
     assert (tmp_path / ".done").exists()
+
+
+KALDI_FILES = ("wav.scp", "text", "utt2spk", "spk2utt", "utt2lang", "utt2dur", "text.spoken")
+
+
+def test_line_merge_of_checked_shard_tables_equals_parsing_them_all(tmp_path):
+    """Shards write their Kaldi tables checked (write_kaldi_dir); the merge interleaves their lines.
+    Same files, byte for byte, as parsing, checking and writing everything at merge time (the path
+    shards from older runs, without spk2utt, take)."""
+    _write_shards(tmp_path, n_lines=11, n_shards=3)
+    assert merge_if_complete(tmp_path, 3, FS)
+    fast = {name: (tmp_path / name).read_bytes() for name in KALDI_FILES}
+    for shard in (1, 2, 3):
+        (shard_dir(tmp_path, shard, 3) / "spk2utt").unlink()
+    assert merge_if_complete(tmp_path, 3, FS)
+    assert {name: (tmp_path / name).read_bytes() for name in KALDI_FILES} == fast
+    assert fast["spk2utt"].decode().splitlines()[0].split()[1:] == sorted(
+        line.split()[0] for line in fast["utt2spk"].decode().splitlines() if line.endswith(" synth-spk0"))
+    assert len(fast["wav.scp"].decode().splitlines()) == 11 and not list(tmp_path.glob(".staged.*"))
+
+
+def test_an_utterance_in_two_shards_is_refused_by_name(tmp_path):
+    import pytest
+
+    from twister_plugin.data.kaldi import DataError
+
+    _write_shards(tmp_path)
+    first = (shard_dir(tmp_path, 1, 2) / "wav.scp").read_text().splitlines()[0]
+    other = shard_dir(tmp_path, 2, 2) / "wav.scp"
+    other.write_text("".join(f"{x}\n" for x in sorted(other.read_text().splitlines() + [first])))
+    with pytest.raises(DataError, match=f"{first.split()[0]}.*two shards"):
+        merge_if_complete(tmp_path, 2, FS)
+    assert not (tmp_path / ".done").exists() and not list(tmp_path.glob(".staged.*"))
+
+
+def test_a_shard_whose_lines_were_all_skipped_merges_with_the_others(tmp_path):
+    _write_shards(tmp_path, n_lines=1, n_shards=2)  # shard 2 gets no line
+    assert (shard_dir(tmp_path, 2, 2) / "wav.scp").read_text() == ""
+    assert merge_if_complete(tmp_path, 2, FS)
+    assert len((tmp_path / "wav.scp").read_text().splitlines()) == 1
