@@ -116,23 +116,18 @@ class Frontend:
         return self.phonemize_batch([text], where=where)[0]
 
     def phonemize_batch(self, texts: Sequence[str], where: str = "input", first_line: int = 1,
-                        labels: Sequence[str] | None = None,
-                        chunks: Sequence[list[Chunk]] | None = None) -> list[list[str]]:
+                        labels: Sequence[str] | None = None) -> list[list[str]]:
         """Phones for each text. Messages name ``where`` and each text's label (``labels``, e.g.
-        "utterance X", else "line N" counted from ``first_line``). ``chunks``: the texts' own
-        ``chunks()`` where the caller has them already."""
+        "utterance X", else "line N" counted from ``first_line``)."""
         return [[p for u in units for p in u.phones]
-                for units in self.units_batch(texts, where, first_line, labels, chunks)]
+                for units in self.units_batch(texts, where, first_line, labels)]
 
     def units_batch(self, texts: Sequence[str], where: str = "input", first_line: int = 1,
-                    labels: Sequence[str] | None = None,
-                    chunks: Sequence[list[Chunk]] | None = None) -> list[list[Unit]]:
+                    labels: Sequence[str] | None = None) -> list[list[Unit]]:
         """Each text as spoken units in order (a Han character, an English word or a pause) with
         their phones; the phones of all units are ``phonemize_batch``'s. Units whose character
         had no reading keep their text and the unknown policy's phones (maybe none)."""
-        all_chunks = list(chunks) if chunks is not None else [self.chunks(t) for t in texts]
-        if len(all_chunks) != len(texts):
-            raise ValueError(f"{where}: {len(all_chunks)} chunk lists for {len(texts)} texts")
+        all_chunks = [self.chunks(t) for t in texts]
         words = [c.text for chunks in all_chunks for c in chunks if c.kind == "en"]
         en_phones = dict(zip(words, self.en(words), strict=True))
         labels = labels or [f"line {n}" for n in range(first_line, first_line + len(texts))]

@@ -165,10 +165,10 @@ class Synthesizer:
             voice, emb, sid = self.voices.pick(rng)
             lo, hi = self.config.speed_range
             jobs.append(Job(line, text, voice, float(rng.uniform(lo, hi)), emb, sid))
-        all_chunks = [self.frontend.chunks(j.text) for j in jobs]  # once: phones and spoken text
         phones = self.frontend.phonemize_batch([j.text for j in jobs], where=where,
-                                               labels=[f"line {j.line}" for j in jobs], chunks=all_chunks)
-        for job, ph, chunks in zip(jobs, phones, all_chunks, strict=True):
+                                               labels=[f"line {j.line}" for j in jobs])
+        for job, ph in zip(jobs, phones, strict=True):
+            chunks = self.frontend.chunks(job.text)
             job.phones, job.spoken = ph, spoken_text(chunks)
             job.lang = "zh" if any(c.kind == "zh" for c in chunks) else "en"
         missing = self.table.missing(p for j in jobs for p in j.phones)

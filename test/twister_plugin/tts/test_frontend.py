@@ -37,15 +37,6 @@ def test_s0150_code_switched_transcripts(fe):
                      "AE1", "P", "AH0", "L", "P", "EY1"]
 
 
-def test_chunks_given_by_the_caller_give_the_same_phones(fe):
-    """synthesize's plan chunks each line once and hands the chunks over: same phones."""
-    texts = ["苹果表配apple pay", "设定二十九度", "2024年GDP增长5.2%"]
-    chunks = [fe.chunks(t) for t in texts]
-    assert fe.phonemize_batch(texts, chunks=chunks) == fe.phonemize_batch(texts)
-    with pytest.raises(ValueError, match="2 chunk lists for 3 texts"):
-        fe.phonemize_batch(texts, chunks=chunks[:2])
-
-
 def test_numbers_are_read_per_language(fe):
     assert fe.phonemize("2024年") == fe.phonemize("二零二四年")
     assert fe.phonemize("涨了3.5%") == fe.phonemize("涨了百分之三点五")
