@@ -81,10 +81,7 @@ class DataDir:
         return list(self.segments if self.segments is not None else self.wav_scp)
 
     def spk2utt(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for utt, spk in sorted(self.utt2spk.items()):  # each speaker's utterances in id order, as Kaldi's
-            out.setdefault(spk, []).append(utt)
-        return dict(sorted(out.items()))
+        return spk2utt(self.utt2spk)
 
     def audio(self, utt: str) -> AudioRef:
         """Where the audio of ``utt`` is: a wav.scp entry and a time span."""
@@ -362,6 +359,14 @@ def check_consistency(dd: DataDir, lines: dict[str, dict[str, int]] | None = Non
 
 
 # ----------------------------------------------------------------------------------- writing
+def spk2utt(utt2spk: dict[str, str]) -> dict[str, list[str]]:
+    """Speakers in id order, each with its utterances in id order (as Kaldi's spk2utt)."""
+    out: dict[str, list[str]] = {}
+    for utt, spk in sorted(utt2spk.items()):
+        out.setdefault(spk, []).append(utt)
+    return dict(sorted(out.items()))
+
+
 def write_kaldi_dir(dd: DataDir, path: str | Path, *, allow_pipes: bool = False,
                     allow_empty_text: bool = False) -> None:
     """Validate ``dd`` and write it sorted; stale optional files are removed.
@@ -370,16 +375,24 @@ def write_kaldi_dir(dd: DataDir, path: str | Path, *, allow_pipes: bool = False,
     when all writes succeeded are they renamed into place, so a full disk or a crash leaves the
     previous dir readable (never a new wav.scp beside an old text)."""
     dd.validate(allow_pipes=allow_pipes, allow_empty_text=allow_empty_text)
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
     tables = {"wav.scp": dd.wav_scp, "utt2spk": dd.utt2spk,
               "spk2utt": {k: " ".join(v) for k, v in dd.spk2utt().items()}}
     tables.update({f: getattr(dd, _attr(f)) for f in OPTIONAL_FILES if getattr(dd, _attr(f)) is not None})
-    staged = {fname: path / f".staged.{fname}" for fname in tables}
+    write_staged(path, {fname: (lambda tmp, t=table, f=fname: _write_table(tmp, t, f))
+                        for fname, table in tables.items()})
+
+
+def write_staged(path: str | Path, writers: dict[str, Callable[[Path], None]]) -> None:
+    """A data dir's files, atomically as a whole: ``writers[fname](staged)`` writes each file in
+    full under a staged name (in order), and only when all succeeded are they renamed into
+    place; then optional files the dir no longer has are removed (never left from another run)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    staged = {fname: path / f".staged.{fname}" for fname in writers}
     fname = ""
     try:
-        for fname, table in tables.items():
-            _write_table(staged[fname], table, fname)
+        for fname, write in writers.items():
+            write(staged[fname])
     except BaseException as e:
         for tmp in staged.values():
             tmp.unlink(missing_ok=True)
@@ -389,7 +402,7 @@ def write_kaldi_dir(dd: DataDir, path: str | Path, *, allow_pipes: bool = False,
     for fname, tmp in staged.items():
         os.replace(tmp, path / fname)
     for fname in OPTIONAL_FILES:
-        if fname not in tables and (path / fname).exists():
+        if fname not in writers and (path / fname).exists():
             logger.info("removing stale %s (this data dir has none)", path / fname)
             (path / fname).unlink()
 

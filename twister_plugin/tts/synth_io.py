@@ -5,14 +5,13 @@ import gzip
 import heapq
 import json
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
 
-from twister_plugin.data.kaldi import OPTIONAL_FILES, DataDir, DataError, read_table, write_kaldi_dir
+from twister_plugin.data.kaldi import DataDir, DataError, read_table, spk2utt, write_kaldi_dir, write_staged
 from twister_plugin.utils.fileio import atomic_open, atomic_write_text, exclusive
 
 if TYPE_CHECKING:
@@ -116,14 +115,30 @@ def _datadir(t: dict[str, dict[str, str]], where: Path) -> DataDir:
 
 def _merge(out: Path, dirs: list[Path]) -> None:
     (out / ".done").unlink(missing_ok=True)
+    tables = None
     ids = _merge_lines(out, dirs) if all((d / "spk2utt").exists() for d in dirs) else None
     if ids is None:  # shards from before they wrote checked Kaldi tables: parse, check, write
-        ids = _merge_parsed(out, dirs)
+        tables, ids = _read_shards(dirs)
+        write_kaldi_dir(_datadir(tables, out), out)
+        _write_kv(out / "text.spoken", tables["text.spoken"])
     if not _merge_lhotse_parts(out, dirs, ids):  # shards written before they had their own parts
-        _write_lhotse(out, {name: {k: v for d in dirs for k, v in _read_kv(d / name).items()}
-                            for name in SHARD_TABLES})
+        _write_lhotse(out, tables or _read_shards(dirs)[0])
     atomic_write_text(out / ".done", "")
     log.info("merged %d shards: %d utterances -> %s", len(dirs), sum(map(len, ids)), out)
+
+
+def _read_shards(dirs: list[Path]) -> tuple[dict[str, dict[str, str]], list[list[str]]]:
+    """All shards' tables, parsed (and checked line by line) into one dict per table, and each
+    shard's utterance ids (sorted)."""
+    tables: dict[str, dict[str, str]] = {name: {} for name in SHARD_TABLES}
+    ids = []
+    for d in dirs:
+        for name in SHARD_TABLES:
+            table = _read_kv(d / name)
+            tables[name].update(table)
+            if name == "wav.scp":
+                ids.append(sorted(table))
+    return tables, ids
 
 
 def _key(line: str) -> str:
@@ -132,16 +147,15 @@ def _key(line: str) -> str:
 
 def _merge_lines(out: Path, dirs: list[Path]) -> list[list[str]] | None:
     """Interleave the shards' checked, sorted tables line by line (no parsing): the files
-    write_kaldi_dir would write for all shards at once. Staged, then renamed together. Each
-    shard's utterance ids (sorted); None when there is nothing to merge (the parsed path says why)."""
+    write_kaldi_dir would write for all shards at once, staged and renamed together. Each shard's
+    utterance ids (sorted); None when there is nothing to merge (the parsed path says why)."""
     ids = [[_key(line) for line in (d / "wav.scp").read_text(encoding="utf-8").splitlines()] for d in dirs]
     if not any(ids):
         return None
-    staged = {name: out / f".staged.{name}" for name in KALDI + ("text.spoken",)}
-    try:
-        for name, path in staged.items():
-            if name == "spk2utt":
-                continue
+    utt2spk: dict[str, str] = {}  # filled while utt2spk is merged, for spk2utt
+
+    def merged(name: str):
+        def write(path: Path) -> None:
             shards = [(d / name).read_text(encoding="utf-8").splitlines(keepends=True) for d in dirs]
             with atomic_open(path, "w") as f:
                 prev = None
@@ -151,35 +165,14 @@ def _merge_lines(out: Path, dirs: list[Path]) -> list[list[str]] | None:
                         raise DataError(f"{out}: utterance {key!r} is in two shards' {name}")
                     prev = key
                     f.write(line)
-        spk2utt: dict[str, list[str]] = {}
-        for line in staged["utt2spk"].read_text(encoding="utf-8").splitlines():
-            utt, spk = line.split(" ", 1)
-            spk2utt.setdefault(spk, []).append(utt)
-        _write_kv(staged["spk2utt"], {spk: " ".join(utts) for spk, utts in spk2utt.items()})
-    except BaseException:
-        for path in staged.values():
-            path.unlink(missing_ok=True)
-        raise
-    for name, path in staged.items():
-        os.replace(path, out / name)
-    for name in OPTIONAL_FILES:  # as write_kaldi_dir: no stale file of another run beside these
-        if name not in staged:
-            (out / name).unlink(missing_ok=True)
+                    if name == "utt2spk":
+                        utt2spk[key] = line.rstrip("\n").split(" ", 1)[1]
+        return write
+
+    writers = {name: merged(name) for name in KALDI + ("text.spoken",) if name != "spk2utt"}
+    writers["spk2utt"] = lambda path: _write_kv(path, {s: " ".join(u) for s, u in spk2utt(utt2spk).items()})
+    write_staged(out, writers)
     return ids
-
-
-def _merge_parsed(out: Path, dirs: list[Path]) -> list[list[str]]:
-    merged: dict[str, dict[str, str]] = {t: {} for t in SHARD_TABLES}
-    shard_ids = []
-    for d in dirs:
-        for name in SHARD_TABLES:
-            table = _read_kv(d / name)
-            merged[name].update(table)
-            if name == "wav.scp":
-                shard_ids.append(sorted(table))
-    write_kaldi_dir(_datadir(merged, out), out)
-    _write_kv(out / "text.spoken", merged["text.spoken"])
-    return shard_ids
 
 
 def _merge_lhotse_parts(out: Path, dirs: list[Path], ids: list[list[str]]) -> bool:

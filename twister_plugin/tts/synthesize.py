@@ -75,6 +75,10 @@ class SynthConfig:
     writers: int = 4  # threads writing wavs while the model speaks the next batch; 0: write in turn
     fsync: str = "shard"  # "shard": one flush of the disk before the shard is marked done; "wav": each wav
 
+    def __post_init__(self):
+        if self.fsync not in ("shard", "wav"):  # anything else would leave wavs never flushed
+            raise ValueError(f"SynthConfig.fsync {self.fsync!r}: want 'shard' or 'wav'")
+
 
 @dataclass
 class Job:

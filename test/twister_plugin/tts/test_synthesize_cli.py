@@ -1,7 +1,7 @@
 import pytest
 
 from twister_plugin.bin.synthesize import parse
-from twister_plugin.tts.synthesize import read_corpus
+from twister_plugin.tts.synthesize import SynthConfig, read_corpus
 
 BASE = ["--model_dir", "exp/tts", "--text", "c.txt", "--out", "o"]
 
@@ -22,6 +22,11 @@ def test_shard_and_speed_options():
 def test_refused_options(extra, capsys):
     with pytest.raises(SystemExit):
         parse(BASE + extra)
+
+
+def test_a_config_with_an_unknown_fsync_is_refused():
+    with pytest.raises(ValueError, match="fsync 'never'"):
+        SynthConfig(fsync="never")
 
 
 def test_corpus_shards_partition_the_non_empty_lines(tmp_path):
