@@ -175,6 +175,14 @@ quick_tts() {  # the 2-minute fastspeech_base of the synthesis shards (speed onl
   say main "tts rc $?: $(ls "$HOME/tts_quick" | grep -c epoch.pth) epoch files"
 }
 
+host_samplers() {  # the host once (CPUs, GPU topology), then vmstat and GPU clocks every 5 s until the block ends
+  { lscpu; echo; nvidia-smi topo -m; echo; df -h "$HOME" /dev/shm; } > "$B/out/host_info.txt" 2>&1
+  (vmstat -t 5 > "$B/out/host_vmstat.log" 2>&1 &
+   nvidia-smi --query-gpu=timestamp,index,utilization.gpu,clocks.sm,clocks.mem,power.draw,temperature.gpu \
+       --format=csv -l 5 > "$B/out/host_gpus.csv" 2>&1 &
+   while [ ! -e "$B/ALL_DONE" ]; do sleep 5; done; pkill -f "vmstat -t 5"; pkill -f "nvidia-smi --query-gpu=timestamp") &
+}
+
 synth_scaling() {  # issue 11's synthesis shards alone (no Whisper weights needed): one multi_gpu.py
   # run (1 job on GPU 0, then 2 jobs on GPUs 0-1) over SYNTH_LINES corpus sentences per word of
   # SYNTH_WHERE ("disk": outputs on the machine's disk, "shm": on /dev/shm, the disk left out)
@@ -184,6 +192,7 @@ synth_scaling() {  # issue 11's synthesis shards alone (no Whisper weights neede
   local wpid=$!
   [ -e "$HOME/tts_quick/latest.pth" ] || quick_tts  # a warm machine keeps the one it trained
   wait $wpid; say main "wav_write rc $?: $(grep -o '"shard_vs_wav": {[^}]*}' "$B/out/wav_write.json" | tr -d '\n ')"
+  host_samplers  # what the host does during the runs (CPU, disk, GPU clocks): ~/blk/out/host_*
   local k=0 where root
   for where in ${SYNTH_WHERE:-disk disk}; do
     k=$((k + 1)); root=()
@@ -192,6 +201,7 @@ synth_scaling() {  # issue 11's synthesis shards alone (no Whisper weights neede
       if [ "$avail_gb" -ge "${SYNTH_SHM_GB:-20}" ]; then root=(--tts_root /dev/shm/twister_synth)
       else say main "run $k on the disk: /dev/shm has only $avail_gb GB"; where=disk; fi
     fi
+    say main "multi_gpu synth run $k ($where) starts"
     timeout "${SYNTH_BUDGET:-420}" python3 benchmarks/multi_gpu.py --manifest "$S0150" --skip_ddp --skip_pseudo \
         --tts_dir "$HOME/tts_quick" --tts_text "$DATA/text/zh_news_open.txt" --tts_lines "${SYNTH_LINES:-16000}" --tts_repeat "${SYNTH_REPEAT:-1}" \
         "${root[@]}" --budget_s "$((${SYNTH_BUDGET:-420} - 20))" --out "$B/out/multi_gpu_synth${k}_$where.json" > "$B/multi_gpu_synth${k}_$where.log" 2>&1
