@@ -179,10 +179,12 @@ quick_tts() {  # the 2-minute fastspeech_base of the synthesis shards (speed onl
 
 host_samplers() {  # the host once (CPUs, GPU topology), then vmstat and GPU clocks every 5 s until the block ends
   { lscpu; echo; nvidia-smi topo -m; echo; df -h "$HOME" /dev/shm; } > "$B/out/host_info.txt" 2>&1
-  (vmstat -t 5 > "$B/out/host_vmstat.log" 2>&1 &
-   nvidia-smi --query-gpu=timestamp,index,utilization.gpu,clocks.sm,clocks.mem,power.draw,temperature.gpu \
-       --format=csv -l 5 > "$B/out/host_gpus.csv" 2>&1 &
-   while [ ! -e "$B/ALL_DONE" ]; do sleep 5; done; pkill -f "vmstat -t 5"; pkill -f "nvidia-smi --query-gpu=timestamp") &
+  vmstat -t 5 > "$B/out/host_vmstat.log" 2>&1 &
+  local vm=$!
+  nvidia-smi --query-gpu=timestamp,index,utilization.gpu,clocks.sm,clocks.mem,power.draw,temperature.gpu \
+      --format=csv -l 5 > "$B/out/host_gpus.csv" 2>&1 &
+  local gs=$!
+  (while [ ! -e "$B/ALL_DONE" ]; do sleep 5; done; kill "$vm" "$gs" 2> /dev/null) &
 }
 
 synth_scaling() {  # issue 11's synthesis shards alone (no Whisper weights needed): one multi_gpu.py
